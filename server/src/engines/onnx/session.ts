@@ -178,7 +178,10 @@ export class OnnxSession {
       throw new Error(`input shape [${shape.join(', ')}] must be [batch, ${this.inputChannels}, ${this.spatialDims} spatial dims]`);
     if (shape[1] !== this.inputChannels) throw new Error(`input has ${shape[1]} channels, the model expects ${this.inputChannels}`);
     const r = await this.call({ kind: 'run', input, shape });
-    return { data: r.data!, shape: r.shape! };
+    // the array arrives from the worker built by the main realm's Float32Array; re-wrap it (no copy) so
+    // `instanceof Float32Array` also holds in another realm (a vm context, as jest runs tests in)
+    const d = r.data!;
+    return { data: new Float32Array(d.buffer, d.byteOffset, d.length), shape: r.shape! };
   }
 
   /** Free the native session and stop the worker; the session cannot be used afterwards. */
