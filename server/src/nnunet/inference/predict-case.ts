@@ -11,7 +11,8 @@ import type { Vec3, Volume } from '../../imaging/volume.js';
 import type { LabelValue } from '../dataset/dataset-json.js';
 import { LabelManager } from '../dataset/labels.js';
 import { applyPostprocessing, type PostprocessingStep } from '../postprocessing/postprocessing.js';
-import { preprocessCase, resolveConfiguration, type PreprocessingPlans } from '../preprocessing/default-preprocessor.js';
+import { fillEnclosedBackground } from '../postprocessing/fill-holes.js';
+import { preprocessCase, resolveConfiguration, type PreprocessedProperties, type PreprocessingPlans } from '../preprocessing/default-preprocessor.js';
 import { resampleDataOrSegToShape } from '../preprocessing/resampling.js';
 import { MeanAccumulator } from './ensemble.js';
 import { predictSlidingWindow, type NetworkFn } from './sliding-window.js';
@@ -45,15 +46,25 @@ export interface PredictCaseOptions {
   previousStageSegmentation?: Volume;
   onProgress?: (p: PredictionProgress) => void;
   signal?: AbortSignal;
+  /**
+   * --save-probabilities: receives the probabilities (softmax, or sigmoid per region) of each output class in
+   * turn, on the image's own grid and axis order — outside the crop box background is 1 (regions 0), as
+   * nnU-Net's `revert_cropping_on_probabilities`. Costs one float32 copy of every class on the cropped grid.
+   */
+  onProbabilities?: (channel: number, probabilities: Float32Array, shape: Vec3) => void;
+  /** after the model's postprocessing: fill enclosed background holes of each label (off by default, not in nnU-Net) */
+  fillHoles?: boolean;
 }
 
 export interface CasePrediction {
   segmentation: Volume<Uint8Array | Uint16Array>;
+  /** nnU-Net's properties of the case (what `<case>.pkl` holds) */
+  properties: PreprocessedProperties;
   /** seconds spent per stage */
   timings: Record<PredictionStage, number>;
 }
 
-function transposeBack<T extends Uint8Array | Uint16Array>(src: T, shape: Vec3, backward: readonly number[]): { data: T; shape: Vec3 } {
+function transposeBack<T extends Uint8Array | Uint16Array | Float32Array>(src: T, shape: Vec3, backward: readonly number[]): { data: T; shape: Vec3 } {
   if (backward[0] === 0 && backward[1] === 1 && backward[2] === 2) return { data: src, shape };
   const out = new (src.constructor as new (n: number) => T)(src.length);
   const newShape = backward.map((a) => shape[a]) as Vec3;
@@ -66,6 +77,22 @@ function transposeBack<T extends Uint8Array | Uint16Array>(src: T, shape: Vec3, 
       for (let c = 0; c < newShape[2]; c++) out[o++] = src[row + c * s2];
     }
   return { data: out, shape: newShape };
+}
+
+/** In place: softmax across classes per voxel, or sigmoid per region (LabelManager.apply_inference_nonlin). */
+export function applyInferenceNonlinearity(channels: Float32Array[], regions: boolean): void {
+  const m = channels[0]?.length ?? 0;
+  if (regions) {
+    for (const ch of channels) for (let v = 0; v < m; v++) ch[v] = 1 / (1 + Math.exp(-ch[v]));
+    return;
+  }
+  for (let v = 0; v < m; v++) {
+    let max = -Infinity;
+    for (const ch of channels) if (ch[v] > max) max = ch[v];
+    let sum = 0;
+    for (const ch of channels) sum += ch[v] = Math.exp(ch[v] - max);
+    for (const ch of channels) ch[v] /= sum;
+  }
 }
 
 /** One-hot of the previous stage's foreground labels, appended as extra input channels (cascade). */
@@ -140,9 +167,11 @@ export async function predictCase(images: Volume[], model: CaseModel, options: P
   const maxLabel = labels.hasRegions ? Math.max(...(model.datasetJson.regions_class_order ?? [0])) : numOutputs - 1;
   const cropSeg = maxLabel < 255 ? new Uint8Array(m) : new Uint16Array(m);
   const best = labels.hasRegions ? null : new Float32Array(m).fill(-Infinity);
+  const kept: Float32Array[] | null = options.onProbabilities ? [] : null;
   for (let c = 0; c < numOutputs; c++) {
     options.signal?.throwIfAborted();
     const channel = resampleDataOrSegToShape(logits.subarray(c * n, (c + 1) * n), 1, pp.shape, croppedShape, currentSpacing, originalSpacingT, probabilityKwargs);
+    kept?.push(channel);
     if (best) {
       for (let v = 0; v < m; v++)
         if (channel[v] > best[v]) {
@@ -157,15 +186,27 @@ export async function predictCase(images: Volume[], model: CaseModel, options: P
   }
   // revert cropping, then transpose back to the image's axis order
   const before = props.shape_before_cropping as Vec3;
-  const full = new (cropSeg.constructor as new (k: number) => Uint8Array | Uint16Array)(before[0] * before[1] * before[2]);
   const [[z0], [y0], [x0]] = props.bbox_used_for_cropping;
-  for (let z = 0; z < croppedShape[0]; z++)
-    for (let y = 0; y < croppedShape[1]; y++) {
-      const src = (z * croppedShape[1] + y) * croppedShape[2];
-      full.set(cropSeg.subarray(src, src + croppedShape[2]), ((z + z0) * before[1] + (y + y0)) * before[2] + x0);
-    }
+  const uncrop = <T extends Uint8Array | Uint16Array | Float32Array>(cropped: T, fill: number): T => {
+    const full = new (cropped.constructor as new (k: number) => T)(before[0] * before[1] * before[2]);
+    if (fill !== 0) full.fill(fill);
+    for (let z = 0; z < croppedShape[0]; z++)
+      for (let y = 0; y < croppedShape[1]; y++) {
+        const src = (z * croppedShape[1] + y) * croppedShape[2];
+        full.set(cropped.subarray(src, src + croppedShape[2]), ((z + z0) * before[1] + (y + y0)) * before[2] + x0);
+      }
+    return full;
+  };
   const backward = model.plans.transpose_backward ?? model.plans.transpose_forward.map((_, i) => model.plans.transpose_forward.indexOf(i));
-  const restored = transposeBack(full, before, backward);
+  const restored = transposeBack(uncrop(cropSeg, 0), before, backward);
+  if (kept) {
+    applyInferenceNonlinearity(kept, labels.hasRegions);
+    for (let c = 0; c < kept.length; c++) {
+      const p = transposeBack(uncrop(kept[c], c === 0 && !labels.hasRegions ? 1 : 0), before, backward);
+      kept[c] = new Float32Array(0); // release as we go
+      options.onProbabilities!(c, p.data, p.shape);
+    }
+  }
   clock('exporting', t0);
 
   t0 = performance.now();
@@ -174,10 +215,15 @@ export async function predictCase(images: Volume[], model: CaseModel, options: P
     report({ stage: 'postprocessing' });
     segmentation = applyPostprocessing(segmentation, restored.shape, model.postprocessing);
   }
+  if (options.fillHoles) {
+    report({ stage: 'postprocessing' });
+    segmentation = fillEnclosedBackground(segmentation, restored.shape);
+  }
   clock('postprocessing', t0);
   const ref = images[0];
   return {
     segmentation: { data: segmentation, shape: restored.shape, spacing: [...ref.spacing] as Vec3, origin: [...ref.origin] as Vec3, direction: [...ref.direction] },
+    properties: props,
     timings,
   };
 }
