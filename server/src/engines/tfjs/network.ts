@@ -17,9 +17,14 @@ import { avgPool3d, conv3d, convTranspose3d, instanceNorm } from './ops.js';
 type T5 = tf.Tensor5D;
 type V3 = [number, number, number];
 
-/** 2-D sizes get a leading 1 for z. */
+/** 2-D kernel sizes / strides get a leading 1 for z. */
 function to3(v: number[]): V3 {
   return (v.length === 3 ? v : [1, ...v]) as V3;
+}
+
+/** 2-D paddings get a leading 0 for z. */
+function pad3(v: number[]): V3 {
+  return (v.length === 3 ? v : [0, ...v]) as V3;
 }
 
 /** [out|in, in|out, *k] (PyTorch) → [*k, dim1, dim0] (tfjs), 2-D kernels padded to 3-D. */
@@ -114,7 +119,7 @@ export class TfjsUNet {
       const v = w.get(p.name);
       if (!v) throw new Error(`TfjsUNet: weights lack ${p.name}`);
       const t = isKernel(p) ? torchToTf(v, p.shape) : { data: v, shape: p.shape };
-      this.variables.set(p.name, tf.variable(tf.tensor(t.data, t.shape, 'float32'), options.trainable ?? true, `${p.name}`));
+      this.variables.set(p.name, tf.variable(tf.tensor(t.data, t.shape, 'float32'), options.trainable ?? true));
     }
   }
 
@@ -155,7 +160,7 @@ export class TfjsUNet {
   }
 
   private convBlock(x: T5, b: ConvBlockSpec): T5 {
-    let y = conv3d(x, this.v(`${b.name}.conv.weight`) as unknown as tf.Tensor5D, to3(b.conv.stride), to3(b.conv.padding));
+    let y = conv3d(x, this.v(`${b.name}.conv.weight`) as unknown as tf.Tensor5D, to3(b.conv.stride), pad3(b.conv.padding));
     if (b.conv.bias) y = tf.add(y, this.v(`${b.name}.conv.bias`));
     const norm = (t: T5): T5 =>
       b.norm ? instanceNorm(t, this.v(`${b.name}.norm.weight`) as unknown as tf.Tensor1D, this.v(`${b.name}.norm.bias`) as unknown as tf.Tensor1D, b.norm.eps) : t;
