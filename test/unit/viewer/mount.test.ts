@@ -25,14 +25,14 @@ describe('renderAppConfig', () => {
 
   it('adds DICOMweb on the page origin when a PACS is configured (evaluated as the browser would)', () => {
     const text = renderAppConfig({ pacs: true, serverUrl: '/ws', token: 't0k' });
-    const window = { location: { origin: 'http://viewer.example:3000' } } as { location: { origin: string }; config?: any };
+    const window = { location: { origin: 'http://viewer.example:3000' } } as { location: { origin: string }; config?: { dataSources: { sourceName: string; configuration: Record<string, string> }[]; defaultDataSourceName: string; nnseg: unknown } };
     vm.runInNewContext(text, { window });
-    const ds = window.config.dataSources;
+    const ds = window.config!.dataSources;
     expect(ds.map((d: { sourceName: string }) => d.sourceName)).toEqual(['dicomweb', 'dicomlocal']);
-    expect(window.config.defaultDataSourceName).toBe('dicomweb');
+    expect(window.config!.defaultDataSourceName).toBe('dicomweb');
     expect(ds[0].configuration.wadoRoot).toBe('http://viewer.example:3000/dicom-web');
     expect(ds[0].configuration.qidoRoot).toBe('http://viewer.example:3000/dicom-web');
-    expect(window.config.nnseg).toEqual({ version: 1, serverUrl: '/ws', token: 't0k', serverReachesPacs: true });
+    expect(window.config!.nnseg).toEqual({ version: 1, serverUrl: '/ws', token: 't0k', serverReachesPacs: true });
   });
 });
 
@@ -155,7 +155,7 @@ describe('mountViewer', () => {
     const b = await listen(s);
     const r = await fetch(`${b}/dicom-web/studies`);
     expect(r.status).toBe(502);
-    expect((await r.json()).error).toBe('PACS_UNAVAILABLE');
+    expect(((await r.json()) as { error: string }).error).toBe('PACS_UNAVAILABLE');
     await close(s);
   });
 
