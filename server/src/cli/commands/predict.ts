@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -6,6 +6,8 @@ import { listDicomFiles, readSeriesFolder } from '../../dicom/series-folder.js';
 import { describeSegment } from '../../dicom/segment-codes.js';
 import { writeSeg } from '../../dicom/seg-writer.js';
 import { readImage, writeImage } from '../../io/image-file.js';
+import { NpzWriter } from '../../io/npz.js';
+import { writePredictionProperties } from '../../io/prediction-properties.js';
 import { groupCaseFiles } from '../../io/prediction-inputs.js';
 import { LoadedModel } from '../../models/loaded-model.js';
 import type { ModelCard } from '../../models/model-card.js';
@@ -55,6 +57,8 @@ export function register(program: Command): void {
     .option('--chk <file>', 'checkpoint to use when -m is a results folder (default checkpoint_final.pth)')
     .option('--disable-tta', 'no mirroring test-time augmentation')
     .option('--step <fraction>', 'sliding-window step as a fraction of the patch', '0.5')
+    .option('--save-probabilities', 'also write <case>.npz (probabilities, c×z×y×x float32) and <case>.pkl, for `nnseg ensemble`')
+    .option('--fill-holes', 'fill background enclosed by one label with that label (not part of nnU-Net)')
     .option('--output-format <format>', 'nifti (the model\'s file ending) or dicom-seg (DICOM input only)', 'nifti')
     .option('--threads <n>', 'onnxruntime intra-op threads')
     .option('--device <device>', 'cpu, cuda or auto', 'auto')
@@ -79,6 +83,10 @@ export function register(program: Command): void {
         const dicom = isDicomFolder(o.input) && !existsSync(join(o.input, 'dataset.json'));
         if (o.outputFormat === 'dicom-seg' && !dicom) throw new Error('--output-format dicom-seg needs a DICOM series folder as input');
 
+        // as nnUNetv2_predict: the output folder says which model made it, and `ensemble` reads these
+        const folder = join(stored.path, model.configuration.folder);
+        for (const f of ['dataset.json', 'plans.json']) copyFileSync(join(folder, f), join(o.output, f));
+
         const run = async (caseId: string, images: Awaited<ReturnType<typeof readImage>>[]) => {
           let bar: ProgressBar | undefined;
           const onProgress = (p: PredictionProgress) => {
@@ -86,7 +94,21 @@ export function register(program: Command): void {
             bar ??= new ProgressBar(`${caseId}: predicting`, p.total);
             bar.update(p.done!);
           };
-          const result = await model!.predict(images, { useMirroring: !o.disableTta, stepSize: step, onProgress });
+          let npz: NpzWriter | undefined;
+          const onProbabilities = o.saveProbabilities
+            ? (c: number, channels: number, p: Float32Array, shape: readonly number[]) => {
+                if (c === 0) {
+                  npz = new NpzWriter(join(o.output, `${caseId}.npz`));
+                  npz.beginFloat32('probabilities', [channels, ...shape]);
+                }
+                npz!.append(p);
+              }
+            : undefined;
+          const result = await model!.predict(images, { useMirroring: !o.disableTta, stepSize: step, onProgress, onProbabilities, fillHoles: !!o.fillHoles });
+          if (npz) {
+            npz.close();
+            writePredictionProperties(join(o.output, `${caseId}.pkl`), result.properties);
+          }
           const t = result.timings;
           process.stderr.write(
             `${caseId}: preprocessing ${t.preprocessing.toFixed(2)} s, network ${t.predicting.toFixed(2)} s, export ${t.exporting.toFixed(2)} s, postprocessing ${t.postprocessing.toFixed(2)} s\n`,

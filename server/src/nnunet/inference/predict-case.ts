@@ -15,6 +15,7 @@ import { fillEnclosedBackground } from '../postprocessing/fill-holes.js';
 import { preprocessCase, resolveConfiguration, type PreprocessedProperties, type PreprocessingPlans } from '../preprocessing/default-preprocessor.js';
 import { resampleDataOrSegToShape } from '../preprocessing/resampling.js';
 import { MeanAccumulator } from './ensemble.js';
+import { sigmoid, softmaxChannels } from './label-handling.js';
 import { predictSlidingWindow, type NetworkFn } from './sliding-window.js';
 
 export type PredictionStage = 'preprocessing' | 'predicting' | 'exporting' | 'postprocessing';
@@ -51,7 +52,7 @@ export interface PredictCaseOptions {
    * turn, on the image's own grid and axis order — outside the crop box background is 1 (regions 0), as
    * nnU-Net's `revert_cropping_on_probabilities`. Costs one float32 copy of every class on the cropped grid.
    */
-  onProbabilities?: (channel: number, probabilities: Float32Array, shape: Vec3) => void;
+  onProbabilities?: (channel: number, channels: number, probabilities: Float32Array, shape: Vec3) => void;
   /** after the model's postprocessing: fill enclosed background holes of each label (off by default, not in nnU-Net) */
   fillHoles?: boolean;
 }
@@ -77,22 +78,6 @@ function transposeBack<T extends Uint8Array | Uint16Array | Float32Array>(src: T
       for (let c = 0; c < newShape[2]; c++) out[o++] = src[row + c * s2];
     }
   return { data: out, shape: newShape };
-}
-
-/** In place: softmax across classes per voxel, or sigmoid per region (LabelManager.apply_inference_nonlin). */
-export function applyInferenceNonlinearity(channels: Float32Array[], regions: boolean): void {
-  const m = channels[0]?.length ?? 0;
-  if (regions) {
-    for (const ch of channels) for (let v = 0; v < m; v++) ch[v] = 1 / (1 + Math.exp(-ch[v]));
-    return;
-  }
-  for (let v = 0; v < m; v++) {
-    let max = -Infinity;
-    for (const ch of channels) if (ch[v] > max) max = ch[v];
-    let sum = 0;
-    for (const ch of channels) sum += ch[v] = Math.exp(ch[v] - max);
-    for (const ch of channels) ch[v] /= sum;
-  }
 }
 
 /** One-hot of the previous stage's foreground labels, appended as extra input channels (cascade). */
@@ -167,11 +152,11 @@ export async function predictCase(images: Volume[], model: CaseModel, options: P
   const maxLabel = labels.hasRegions ? Math.max(...(model.datasetJson.regions_class_order ?? [0])) : numOutputs - 1;
   const cropSeg = maxLabel < 255 ? new Uint8Array(m) : new Uint16Array(m);
   const best = labels.hasRegions ? null : new Float32Array(m).fill(-Infinity);
-  const kept: Float32Array[] | null = options.onProbabilities ? [] : null;
+  const kept = options.onProbabilities ? new Float32Array(numOutputs * m) : null;
   for (let c = 0; c < numOutputs; c++) {
     options.signal?.throwIfAborted();
     const channel = resampleDataOrSegToShape(logits.subarray(c * n, (c + 1) * n), 1, pp.shape, croppedShape, currentSpacing, originalSpacingT, probabilityKwargs);
-    kept?.push(channel);
+    kept?.set(channel, c * m);
     if (best) {
       for (let v = 0; v < m; v++)
         if (channel[v] > best[v]) {
@@ -200,11 +185,11 @@ export async function predictCase(images: Volume[], model: CaseModel, options: P
   const backward = model.plans.transpose_backward ?? model.plans.transpose_forward.map((_, i) => model.plans.transpose_forward.indexOf(i));
   const restored = transposeBack(uncrop(cropSeg, 0), before, backward);
   if (kept) {
-    applyInferenceNonlinearity(kept, labels.hasRegions);
-    for (let c = 0; c < kept.length; c++) {
-      const p = transposeBack(uncrop(kept[c], c === 0 && !labels.hasRegions ? 1 : 0), before, backward);
-      kept[c] = new Float32Array(0); // release as we go
-      options.onProbabilities!(c, p.data, p.shape);
+    if (labels.hasRegions) sigmoid(kept, kept);
+    else softmaxChannels(kept, numOutputs, kept);
+    for (let c = 0; c < numOutputs; c++) {
+      const p = transposeBack(uncrop(kept.subarray(c * m, (c + 1) * m), c === 0 && !labels.hasRegions ? 1 : 0), before, backward);
+      options.onProbabilities!(c, numOutputs, p.data, p.shape);
     }
   }
   clock('exporting', t0);

@@ -5,7 +5,7 @@
  * outside it, on the image's own grid despite the transpose.
  */
 import type { Vec3, Volume } from '../../../../server/src/imaging/volume.js';
-import { applyInferenceNonlinearity, predictCase, type CaseModel } from '../../../../server/src/nnunet/inference/predict-case.js';
+import { predictCase, type CaseModel } from '../../../../server/src/nnunet/inference/predict-case.js';
 import { parsePreprocessingPlans } from '../../../../server/src/nnunet/preprocessing/default-preprocessor.js';
 
 const shape: Vec3 = [6, 10, 12];
@@ -68,7 +68,8 @@ describe('predictCase', () => {
 
     const probabilities: Float32Array[] = [];
     const result = await predictCase([img], model, {
-      onProbabilities: (c, p, s) => {
+      onProbabilities: (c, count, p, s) => {
+        expect(count).toBe(3);
         expect(s).toEqual(shape);
         probabilities[c] = Float32Array.from(p);
       },
@@ -123,18 +124,5 @@ describe('predictCase', () => {
           if (core(z, y, x)) holes++;
         }
     expect(holes).toBe(40);
-  });
-});
-
-describe('applyInferenceNonlinearity', () => {
-  it('softmax across classes per voxel, sigmoid per region', () => {
-    const a = [Float32Array.of(0, 1000), Float32Array.of(Math.log(3), 1000)];
-    applyInferenceNonlinearity(a, false);
-    expect(a[0][0]).toBeCloseTo(0.25, 6);
-    expect(a[1][0]).toBeCloseTo(0.75, 6);
-    expect(a[0][1]).toBeCloseTo(0.5, 6); // no overflow for large logits
-    const r = [Float32Array.of(0, Math.log(3))];
-    applyInferenceNonlinearity(r, true);
-    expect(Array.from(r[0])).toEqual([0.5, expect.closeTo(0.75, 6)]);
   });
 });
