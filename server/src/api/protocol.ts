@@ -41,6 +41,9 @@ export const ERROR_CODES = [
   'INTERRUPTED', // the server stopped while the job ran
   'IDLE_TIMEOUT',
   'SHUTTING_DOWN',
+  'NOT_FOUND', // HTTP: no such route
+  'BAD_MODEL', // HTTP model import: the archive is unsafe (zip-slip, forbidden pickle global) or not an nnU-Net model
+  'PAYLOAD_TOO_LARGE', // HTTP: request body over its limit
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
