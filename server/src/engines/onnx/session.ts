@@ -51,6 +51,16 @@ export function cudaAvailable(): boolean {
   }
 }
 
+/** Providers for a requested device, in priority order: CPU stays as the fallback for ops CUDA lacks. */
+export function executionProviders(device: ExecutionDevice, cuda: boolean): string[] {
+  if (device === 'cuda' && !cuda)
+    throw new Error(
+      'CUDA execution provider requested but not installed for onnxruntime-node (install it with ONNXRUNTIME_NODE_INSTALL_CUDA=v12 npm rebuild onnxruntime-node, or use --device cpu/auto)',
+    );
+  if (!['cpu', 'cuda', 'auto'].includes(device)) throw new Error(`device must be cpu, cuda or auto, got ${device}`);
+  return device === 'cpu' || !cuda ? ['cpu'] : ['cuda', 'cpu'];
+}
+
 /** Worker body (CommonJS, evaluated): one InferenceSession, requests answered in order. */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -128,10 +138,7 @@ export class OnnxSession {
   }
 
   static async create(model: Uint8Array, options: OnnxSessionOptions = {}): Promise<OnnxSession> {
-    const device = options.device ?? 'auto';
-    const cuda = cudaAvailable();
-    if (device === 'cuda' && !cuda) throw new Error('CUDA execution provider requested but not installed for onnxruntime-node');
-    const providers = device === 'cpu' || !cuda ? ['cpu'] : ['cuda', 'cpu'];
+    const providers = executionProviders(options.device ?? 'auto', cudaAvailable());
     const sessionOptions: Record<string, unknown> = {
       graphOptimizationLevel: 'all',
       executionProviders: providers,

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildNetworkSpec } from '../../../../server/src/nnunet/network/spec.js';
 import { buildOnnxModel, type NetworkWeights } from '../../../../server/src/engines/onnx/graph.js';
-import { OnnxSession, cudaAvailable } from '../../../../server/src/engines/onnx/session.js';
+import { OnnxSession, cudaAvailable, executionProviders } from '../../../../server/src/engines/onnx/session.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../../fixtures/network');
 const fx = JSON.parse(readFileSync(join(FIXTURES, 'plain3d.json'), 'utf8')) as {
@@ -24,7 +25,24 @@ describe('OnnxSession', () => {
   it('reports the model interface and the providers it asked for', () => {
     expect([session.inputChannels, session.numOutputs, session.spatialDims]).toEqual([2, 3, 3]);
     expect(session.providers).toEqual(['cpu']);
-    expect(typeof cudaAvailable()).toBe('boolean');
+  });
+
+  it('picks CUDA first when it is installed, CPU otherwise, and names a missing CUDA provider', async () => {
+    expect(executionProviders('auto', true)).toEqual(['cuda', 'cpu']);
+    expect(executionProviders('cuda', true)).toEqual(['cuda', 'cpu']);
+    expect(executionProviders('cpu', true)).toEqual(['cpu']);
+    expect(executionProviders('auto', false)).toEqual(['cpu']);
+    expect(() => executionProviders('cuda', false)).toThrow(/CUDA execution provider requested but not installed/);
+    expect(() => executionProviders('tpu' as never, true)).toThrow(/device must be cpu, cuda or auto, got tpu/);
+    // this install: CUDA counts as available only when its provider library is really on disk
+    const lib = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')), 'bin/napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so');
+    expect(cudaAvailable()).toBe(existsSync(lib));
+    const auto = await OnnxSession.create(buildOnnxModel(spec, weights), { intraOpThreads: 1 });
+    try {
+      expect(auto.providers).toEqual(cudaAvailable() ? ['cuda', 'cpu'] : ['cpu']);
+    } finally {
+      await auto.release();
+    }
   });
 
   it('is reusable across patch sizes (symbolic spatial dims) and concurrent calls', async () => {
