@@ -244,6 +244,12 @@ export class ModelStore {
         folds,
       });
     }
+    // a cascade stage is useless without the stage whose segmentation it takes as input
+    for (const c of configurations)
+      if (c.previousStage && !configurations.some((x) => x.configuration === c.previousStage))
+        throw new Error(
+          `${sourceName}: configuration ${c.configuration} is a cascade stage after ${c.previousStage}, but there is no trained ${c.previousStage} beside it (has ${configurations.map((x) => x.configuration).join(', ')})`,
+        );
     return {
       formatVersion: MODEL_CARD_FORMAT_VERSION,
       datasetName,
