@@ -166,6 +166,20 @@ export class DicomWebClient {
 
   // ---------- WADO-RS ----------
 
+  /** Instance-level metadata of a series as DICOM JSON (bulk data left out by the server). */
+  async retrieveSeriesMetadata(study: string, series: string, o: { signal?: AbortSignal } = {}): Promise<DicomJson[]> {
+    const open = await this.request(`/studies/${enc(study)}/series/${enc(series)}/metadata`, { headers: { accept: 'application/dicom+json' }, signal: o.signal });
+    try {
+      const parsed: unknown = JSON.parse(await open.response.text());
+      if (!Array.isArray(parsed)) throw new DicomWebError(`WADO-RS ${open.url}: expected a JSON array`, open.url, open.response.status);
+      return parsed as DicomJson[];
+    } catch (err) {
+      throw wrapNetwork(err, open.url, 'WADO-RS metadata');
+    } finally {
+      open.release();
+    }
+  }
+
   /**
    * Streams every instance of a series into `folder` (instance-00001.dcm, …), each written as its part
    * arrives. Asks for the stored transfer syntax (`transfer-syntax=*`), falling back to Explicit VR Little
