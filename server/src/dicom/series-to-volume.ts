@@ -103,7 +103,12 @@ function checkImageInstance(p: Part10): void {
   const who = describeInstance(p);
   const name = nonImageSopClassName(sopClass);
   if (name) throw new Error(`${who}: SOP class ${sopClass} (${name}) is not an image series`);
-  if (ds.PixelData === undefined) throw new Error(`${who}: SOP class ${sopClass || '(none)'} has no PixelData; not an image`);
+  if (ds.PixelData === undefined) {
+    // an image header without pixels: a file cut off at an element boundary before (7FE0,0010) looks like this
+    if (ds.Rows !== undefined && ds.Columns !== undefined)
+      throw new Error(`${who}: has Rows/Columns but no Pixel Data (7FE0,0010): the file is truncated or its pixels were stripped`);
+    throw new Error(`${who}: SOP class ${sopClass || '(none)'} has no PixelData; not an image`);
+  }
   try {
     codecFor(p.transferSyntaxUID);
   } catch (e) {

@@ -105,6 +105,16 @@ describe('malformed input gives specific errors', () => {
     const cut = s.files[1].subarray(0, 134);
     await expect(seriesToVolume([s.files[0], cut], {}, ['a.dcm', 'b.dcm'])).rejects.toThrow(/b\.dcm: truncated or malformed/);
   });
+  it('truncated exactly before the Pixel Data element', async () => {
+    const s = syntheticSeries();
+    const f = s.files[1];
+    let at = -1;
+    for (let i = f.length - 8; i >= 132 && at < 0; i--) if (f[i] === 0xe0 && f[i + 1] === 0x7f && f[i + 2] === 0x10 && f[i + 3] === 0x00) at = i;
+    expect(at).toBeGreaterThan(132);
+    await expect(seriesToVolume([s.files[0], f.subarray(0, at)], {}, ['a.dcm', 'b.dcm'])).rejects.toThrow(
+      /b\.dcm \(SOPInstanceUID [\d.]+\): has Rows\/Columns but no Pixel Data \(7FE0,0010\): the file is truncated/,
+    );
+  });
   it('truncated pixel data', async () => {
     const s = syntheticSeries();
     const cut = s.files[1].subarray(0, s.files[1].length - 10);
