@@ -1,0 +1,420 @@
+/**
+ * The default JobQueue: jobs run inside the server process.
+ *
+ * - Concurrency: `concurrency` jobs at a time (default 1: one inference per CPU pool; onnxruntime already
+ *   uses every core for one job).
+ * - Fairness: one FIFO per sessionId; the next job comes from the waiting session served longest ago (or
+ *   never), so a session that submits ten jobs does not starve the next radiologist: their first job runs
+ *   after at most one more job of each other session.
+ *   `queued` events carry the 1-based position in that projected order and are re-sent whenever it changes.
+ * - Cancel: a queued job is removed at once; a running one is reported cancelled at once and its
+ *   AbortSignal fires, which predictCase checks between patches; the pipeline then drops its arrays, the
+ *   acquired model is released and the spooled series removed.
+ * - Persistence (optional `journalPath`): see job-journal.ts. On start, a job that was running is failed
+ *   with INTERRUPTED (re-running a job that may have brought the process down risks a crash loop); a job
+ *   that was queued is queued again when its series is still there (its spool folder exists, or it is a
+ *   DICOMweb reference), else failed with INTERRUPTED.
+ * - Spooled series (a 'folder' source spooled by the API, or a DICOMweb series fetched into `spoolRoot`)
+ *   are removed when the job ends, unless `retainSeries` (kept for training).
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LoadOptions } from '../models/loaded-model.js';
+import type { ModelRegistry, AcquiredModel } from '../models/model-registry.js';
+import { JobError, toJobError } from './errors.js';
+import { JobJournal } from './job-journal.js';
+import { parseSegmentRequest } from './schemas.js';
+import { segmentSeries } from './segment-series.js';
+import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, SegmentRequest, SeriesSource } from './types.js';
+
+export type DicomWebSource = Extract<SeriesSource, { kind: 'dicomweb' }>;
+
+/** Pulls a DICOMweb series into `folder` (serve passes DicomWebClient.retrieveSeriesToFolder). */
+export type FetchSeries = (source: DicomWebSource, folder: string, signal: AbortSignal, onInstance?: (n: number) => void) => Promise<unknown>;
+
+export interface InProcessQueueOptions {
+  registry: ModelRegistry;
+  /** jobs running at once (default 1) */
+  concurrency?: number;
+  /** queued + running jobs one session may have (default 4) */
+  maxJobsPerSession?: number;
+  /** queued jobs over all sessions (default 1000) */
+  maxQueuedJobs?: number;
+  /** JSON-lines journal; without it nothing survives a restart */
+  journalPath?: string;
+  /** ended jobs kept in memory and in the journal (default 1000) */
+  keepEndedJobs?: number;
+  /** where DICOMweb series are fetched to (default <tmp>/nnseg-spool) */
+  spoolRoot?: string;
+  fetchSeries?: FetchSeries;
+  /** keep spooled series after the job (training retention); default false */
+  retainSeries?: boolean;
+  /** device / threads for model loading */
+  loadOptions?: Pick<LoadOptions, 'device' | 'intraOpThreads'>;
+  /** how long a finished job's result event (with the SEG bytes) is kept for a late subscriber (default 15 min) */
+  resultTtlMs?: number;
+  /** operational messages (no patient data) */
+  log?: (line: string) => void;
+}
+
+type Listener = (event: JobEvent) => void;
+
+interface Job {
+  record: JobRecord;
+  request: SegmentRequest;
+  listeners: Set<Listener>;
+  controller?: AbortController;
+  /** the final event, replayed to a subscriber that comes back late */
+  terminal?: JobEvent;
+  position?: number;
+  /** submission order (ties in the round-robin) */
+  seq: number;
+  done?: Promise<void>;
+}
+
+const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
+const now = () => new Date().toISOString();
+
+export class InProcessQueue implements JobQueue {
+  private readonly jobs = new Map<string, Job>();
+  /** per-session FIFOs of queued jobs, and the round-robin order of sessions that have one */
+  private readonly waiting = new Map<string, Job[]>();
+  private readonly lastServed = new Map<string, number>();
+  private tick = 0;
+  private seq = 0;
+  private readonly running = new Set<Job>();
+  private readonly journal: JobJournal | null;
+  private readonly concurrency: number;
+  private readonly log: (line: string) => void;
+  private closed = false;
+  /** journal lines skipped at start (see job-journal.ts) */
+  readonly journalProblems: string[] = [];
+
+  constructor(private readonly options: InProcessQueueOptions) {
+    this.concurrency = Math.max(1, options.concurrency ?? 1);
+    this.log = options.log ?? (() => {});
+    if (options.journalPath) {
+      const opened = JobJournal.open(options.journalPath, { keepEnded: options.keepEndedJobs });
+      this.journal = opened.journal;
+      this.journalProblems.push(...opened.problems);
+      for (const p of opened.problems) this.log(`job journal: skipped ${p}`);
+      this.recover(opened.entries);
+    } else {
+      this.journal = null;
+    }
+    this.updatePositions();
+    this.pump();
+  }
+
+  submit(request: SegmentRequest, onEvent: Listener): { jobId: string } {
+    if (this.closed) throw new JobError('INTERNAL', 'the job queue is shutting down');
+    let req: SegmentRequest;
+    try {
+      req = parseSegmentRequest(request);
+    } catch (e) {
+      throw new JobError('BAD_SERIES', (e as Error).message);
+    }
+    this.options.registry.get(req.options.model); // UNKNOWN_MODEL now rather than after waiting in line
+    if (req.series.kind === 'dicomweb' && !this.options.fetchSeries) throw new JobError('PACS_UNAVAILABLE', 'this server has no DICOMweb PACS configured');
+    const perSession = this.options.maxJobsPerSession ?? 4;
+    let active = 0;
+    for (const j of this.jobs.values()) if (j.request.sessionId === req.sessionId && !ENDED.has(j.record.state)) active++;
+    if (active >= perSession) throw new JobError('LIMIT_EXCEEDED', `this session already has ${active} job(s) queued or running (limit ${perSession})`);
+    let queued = 0;
+    for (const q of this.waiting.values()) queued += q.length;
+    if (queued >= (this.options.maxQueuedJobs ?? 1000)) throw new JobError('LIMIT_EXCEEDED', `the server has ${queued} jobs waiting; try again later`);
+
+    const id = randomUUID();
+    const job: Job = {
+      record: { id, sessionId: req.sessionId, owner: req.owner, state: 'queued', model: req.options.model, createdAt: now() },
+      request: req,
+      listeners: new Set([onEvent]),
+      seq: ++this.seq,
+    };
+    if (job.record.owner === undefined) delete job.record.owner;
+    this.jobs.set(id, job);
+    this.persist(job);
+    this.enqueue(job);
+    this.updatePositions();
+    this.pump();
+    return { jobId: id };
+  }
+
+  subscribe(jobId: string, onEvent: Listener): boolean {
+    const job = this.jobs.get(jobId);
+    if (!job) return false;
+    if (ENDED.has(job.record.state)) {
+      const last = job.terminal ?? this.terminalFromRecord(job.record);
+      if (last) this.safeCall(onEvent, last);
+      return true;
+    }
+    job.listeners.add(onEvent);
+    if (job.record.state === 'queued' && job.position !== undefined) this.safeCall(onEvent, { type: 'queued', jobId, position: job.position });
+    else if (job.record.progress) this.safeCall(onEvent, { type: 'progress', jobId, progress: job.record.progress });
+    return true;
+  }
+
+  cancel(jobId: string): boolean {
+    const job = this.jobs.get(jobId);
+    if (!job || ENDED.has(job.record.state)) return false;
+    if (job.record.state === 'queued') {
+      this.dequeue(job);
+      this.end(job, 'cancelled', { type: 'cancelled', jobId });
+      this.removeSpool(job);
+      this.updatePositions();
+    } else {
+      // reported now; the pipeline stops at its next signal check and then frees everything (see run)
+      this.end(job, 'cancelled', { type: 'cancelled', jobId });
+      job.controller?.abort();
+    }
+    return true;
+  }
+
+  get(jobId: string): JobRecord | undefined {
+    const job = this.jobs.get(jobId);
+    return job ? { ...job.record } : undefined;
+  }
+
+  list(): JobRecord[] {
+    return [...this.jobs.values()].map((j) => ({ ...j.record }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const stopping = [...this.running];
+    for (const job of stopping) {
+      this.end(job, 'failed', { type: 'error', jobId: job.record.id, code: 'INTERRUPTED', message: 'the server is shutting down' }, { code: 'INTERRUPTED', message: 'the server is shutting down' });
+      job.controller?.abort();
+    }
+    await Promise.all(stopping.map((j) => j.done));
+    // queued jobs stay 'queued' in the journal: the next start queues them again
+    this.journal?.close();
+  }
+
+  /** Restart: running → INTERRUPTED; queued → queued again when the series is still there. */
+  private recover(entries: { job: JobRecord; request?: SegmentRequest }[]): void {
+    for (const { job: record, request } of entries) {
+      const job: Job = { record, request: request ?? ({ sessionId: record.sessionId, series: { kind: 'folder', path: '' }, options: { model: record.model } } as SegmentRequest), listeners: new Set(), seq: ++this.seq };
+      this.jobs.set(record.id, job);
+      if (ENDED.has(record.state)) continue;
+      const available = request && (request.series.kind === 'dicomweb' ? !!this.options.fetchSeries : existsSync(request.series.path));
+      if (record.state === 'queued' && available) {
+        this.log(`job ${record.id}: queued again after a restart`);
+        this.enqueue(job);
+        continue;
+      }
+      const message =
+        record.state === 'running' ? 'the server stopped while this job was running' : 'the server restarted and the series of this queued job is gone';
+      this.end(job, 'failed', { type: 'error', jobId: record.id, code: 'INTERRUPTED', message }, { code: 'INTERRUPTED', message });
+      if (request) this.removeSpool(job);
+    }
+    this.trimEnded();
+  }
+
+  private enqueue(job: Job): void {
+    const s = job.request.sessionId;
+    const q = this.waiting.get(s);
+    if (q) q.push(job);
+    else this.waiting.set(s, [job]);
+  }
+
+  private dequeue(job: Job): void {
+    const s = job.request.sessionId;
+    const q = this.waiting.get(s);
+    if (!q) return;
+    const i = q.indexOf(job);
+    if (i >= 0) q.splice(i, 1);
+    if (q.length === 0) this.waiting.delete(s);
+  }
+
+  /**
+   * Round-robin across sessions: the waiting session served longest ago (or never) goes next, ties broken by
+   * submission order; FIFO within a session. `served` is the session → last-dispatch tick map to use.
+   */
+  private pickSession(served: Map<string, number>, heads: Map<string, Job | undefined>): string | undefined {
+    let best: string | undefined;
+    let bestKey: [number, number] = [Infinity, Infinity];
+    for (const [s, head] of heads) {
+      if (!head) continue;
+      const key: [number, number] = [served.get(s) ?? -1, head.seq];
+      if (key[0] < bestKey[0] || (key[0] === bestKey[0] && key[1] < bestKey[1])) {
+        best = s;
+        bestKey = key;
+      }
+    }
+    return best;
+  }
+
+  private takeNext(): Job | undefined {
+    const heads = new Map([...this.waiting].map(([s, q]) => [s, q[0]]));
+    const s = this.pickSession(this.lastServed, heads);
+    if (s === undefined) return undefined;
+    const job = this.waiting.get(s)![0];
+    this.dequeue(job);
+    this.lastServed.set(s, ++this.tick);
+    if (this.lastServed.size > 10_000) this.pruneServed();
+    return job;
+  }
+
+  /** Forget sessions with nothing queued or running (bounded memory with many short sessions). */
+  private pruneServed(): void {
+    const active = new Set([...this.waiting.keys(), ...[...this.running].map((j) => j.request.sessionId)]);
+    for (const s of this.lastServed.keys()) if (!active.has(s)) this.lastServed.delete(s);
+  }
+
+  /** 1-based positions in the order takeNext would serve the waiting jobs; a 'queued' event when one changes. */
+  private updatePositions(): void {
+    const served = new Map(this.lastServed);
+    const index = new Map([...this.waiting.keys()].map((s) => [s, 0]));
+    const heads = new Map([...this.waiting].map(([s, q]) => [s, q[0]]));
+    let tick = this.tick;
+    for (let position = 1; ; position++) {
+      const s = this.pickSession(served, heads);
+      if (s === undefined) break;
+      const q = this.waiting.get(s)!;
+      const job = q[index.get(s)!];
+      index.set(s, index.get(s)! + 1);
+      heads.set(s, q[index.get(s)!]);
+      served.set(s, ++tick);
+      if (job.position !== position) {
+        job.position = position;
+        this.emit(job, { type: 'queued', jobId: job.record.id, position });
+      }
+    }
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running.size < this.concurrency) {
+      const job = this.takeNext();
+      if (!job) break;
+      job.position = undefined;
+      this.running.add(job);
+      job.done = this.run(job).finally(() => {
+        this.running.delete(job);
+        this.pump();
+      });
+      this.updatePositions();
+    }
+  }
+
+  private async run(job: Job): Promise<void> {
+    const controller = new AbortController();
+    job.controller = controller;
+    const { signal } = controller;
+    const jobId = job.record.id;
+    job.record.state = 'running';
+    job.record.startedAt = now();
+    this.persist(job);
+    const progress = (p: JobProgress) => {
+      if (ENDED.has(job.record.state)) return;
+      job.record.progress = p;
+      this.emit(job, { type: 'progress', jobId, progress: p });
+    };
+    let acquired: AcquiredModel | undefined;
+    try {
+      const series = job.request.series;
+      let folder: string;
+      if (series.kind === 'dicomweb') {
+        const root = this.options.spoolRoot ?? join(tmpdir(), 'nnseg-spool');
+        mkdirSync(root, { recursive: true });
+        folder = mkdtempSync(join(root, 'job-'));
+        job.request = { ...job.request, series: { kind: 'folder', path: folder } };
+        progress({ stage: 'receiving', percent: 0, done: 0 });
+        try {
+          await this.options.fetchSeries!(series, folder, signal, (n) => progress({ stage: 'receiving', percent: 0, done: n }));
+        } catch (e) {
+          if (signal.aborted) throw e;
+          throw new JobError('PACS_UNAVAILABLE', `could not retrieve the series from the PACS: ${(e as Error).message}`, { cause: e });
+        }
+      } else {
+        folder = series.path;
+      }
+      signal.throwIfAborted();
+      const { model, configuration, folds } = job.request.options;
+      acquired = await this.options.registry.acquire(model, { configuration, folds, ...this.options.loadOptions });
+      signal.throwIfAborted();
+      const result = await segmentSeries({ folder }, acquired.model, job.request.options, {
+        signal,
+        onProgress: progress,
+        onPartial: (partial) => {
+          if (!ENDED.has(job.record.state)) this.emit(job, { type: 'partial', jobId, partial });
+        },
+      });
+      signal.throwIfAborted();
+      job.record.resultSeriesInstanceUID = result.seriesInstanceUID;
+      this.end(job, 'succeeded', { type: 'result', jobId, result });
+    } catch (e) {
+      if (!ENDED.has(job.record.state)) {
+        const err = toJobError(e);
+        this.log(`job ${jobId}: ${err.code}: ${err.message}`);
+        this.end(job, 'failed', { type: 'error', jobId, code: err.code, message: err.message }, { code: err.code, message: err.message });
+      }
+    } finally {
+      acquired?.release();
+      job.controller = undefined;
+      this.removeSpool(job);
+    }
+  }
+
+  private end(job: Job, state: 'succeeded' | 'failed' | 'cancelled', event: JobEvent, error?: { code: JobErrorCode; message: string }): void {
+    job.record.state = state;
+    job.record.endedAt = now();
+    if (error) job.record.error = error;
+    job.position = undefined;
+    this.persist(job);
+    this.emit(job, event);
+    job.listeners.clear();
+    // keep the final event for a late subscriber for a while, then drop the SEG bytes
+    job.terminal = event;
+    if (event.type === 'result') {
+      const t = setTimeout(() => (job.terminal = undefined), this.options.resultTtlMs ?? 15 * 60_000);
+      t.unref();
+    }
+    this.trimEnded();
+  }
+
+  private terminalFromRecord(r: JobRecord): JobEvent | undefined {
+    if (r.state === 'cancelled') return { type: 'cancelled', jobId: r.id };
+    if (r.state === 'failed' && r.error) return { type: 'error', jobId: r.id, code: r.error.code, message: r.error.message };
+    return undefined;
+  }
+
+  private trimEnded(): void {
+    const keep = this.options.keepEndedJobs ?? 1000;
+    const ended = [...this.jobs.values()].filter((j) => ENDED.has(j.record.state));
+    for (const j of ended.slice(0, Math.max(0, ended.length - keep))) this.jobs.delete(j.record.id);
+  }
+
+  private removeSpool(job: Job): void {
+    if (this.options.retainSeries) return;
+    const s = job.request.series;
+    if (s.kind === 'folder' && s.path) rmSync(s.path, { recursive: true, force: true });
+  }
+
+  private persist(job: Job): void {
+    try {
+      this.journal?.write({ job: job.record, request: job.request });
+    } catch (e) {
+      this.log(`job journal: could not write job ${job.record.id}: ${(e as Error).message}`);
+    }
+  }
+
+  private emit(job: Job, event: JobEvent): void {
+    for (const l of job.listeners) this.safeCall(l, event);
+  }
+
+  private safeCall(l: Listener, event: JobEvent): void {
+    try {
+      l(event);
+    } catch (e) {
+      this.log(`job ${event.jobId}: a listener threw on '${event.type}': ${(e as Error).message}`);
+    }
+  }
+}
+
+export function createInProcessQueue(options: InProcessQueueOptions): InProcessQueue {
+  return new InProcessQueue(options);
+}

@@ -1,0 +1,70 @@
+/**
+ * zod schemas of what the job layer persists or sends across a process boundary: segment requests and job
+ * records (journal lines, Redis job data) and job events (Redis pub/sub). Checked against the TypeScript
+ * types in types.ts at compile time (the `satisfies`-style assertions below).
+ */
+import { z } from 'zod';
+import type { JobErrorCode, JobProgress, JobRecord, SegmentRequest } from './types.js';
+
+export const JOB_ERROR_CODES = ['UNKNOWN_MODEL', 'BAD_SERIES', 'MODEL_FAILED', 'PACS_UNAVAILABLE', 'INTERRUPTED', 'LIMIT_EXCEEDED', 'INTERNAL'] as const;
+export const JobErrorCodeSchema = z.enum(JOB_ERROR_CODES);
+
+const uid = z.string().regex(/^[0-9]+(\.[0-9]+)*$/, 'a DICOM UID (digits and dots)').max(64);
+
+export const SeriesSourceSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('folder'), path: z.string().min(1) }),
+  z.object({ kind: z.literal('dicomweb'), studyInstanceUID: uid, seriesInstanceUID: uid }),
+]);
+
+export const SegmentOptionsSchema = z.object({
+  model: z.string().min(1).max(128),
+  configuration: z.string().min(1).max(64).optional(),
+  folds: z.array(z.string().regex(/^([0-9]+|all)$/)).min(1).max(16).optional(),
+  tta: z.boolean().optional(),
+  step: z.number().gt(0).lte(1).optional(),
+  segType: z.enum(['binary', 'labelmap', 'fractional']).optional(),
+});
+
+export const SegmentRequestSchema = z.object({
+  sessionId: z.string().min(1).max(200),
+  owner: z.string().max(200).optional(),
+  series: SeriesSourceSchema,
+  options: SegmentOptionsSchema,
+});
+
+export const JobProgressSchema = z.object({
+  stage: z.enum(['queued', 'receiving', 'assembling', 'preprocessing', 'predicting', 'postprocessing', 'encoding']),
+  percent: z.number(),
+  done: z.number().optional(),
+  total: z.number().optional(),
+  etaSeconds: z.number().optional(),
+});
+
+export const JobRecordSchema = z.object({
+  id: z.string().min(1),
+  sessionId: z.string(),
+  owner: z.string().optional(),
+  state: z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']),
+  model: z.string(),
+  createdAt: z.string(),
+  startedAt: z.string().optional(),
+  endedAt: z.string().optional(),
+  progress: JobProgressSchema.optional(),
+  error: z.object({ code: JobErrorCodeSchema, message: z.string() }).optional(),
+  resultSeriesInstanceUID: z.string().optional(),
+});
+
+// compile-time checks that the schemas and the contract types agree
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const check = <T extends true>(): T => true as T;
+check<Same<z.infer<typeof SegmentRequestSchema>, SegmentRequest>>();
+check<Same<z.infer<typeof JobRecordSchema>, JobRecord>>();
+check<Same<z.infer<typeof JobProgressSchema>, JobProgress>>();
+check<Same<z.infer<typeof JobErrorCodeSchema>, JobErrorCode>>();
+
+/** Parses a request, throwing a message that names every bad field. */
+export function parseSegmentRequest(raw: unknown): SegmentRequest {
+  const r = SegmentRequestSchema.safeParse(raw);
+  if (!r.success) throw new Error(`invalid segment request: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return r.data;
+}
