@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { preprocessedDatasetFolder, resolveRawDataset } from '../../io/nnunet-paths.js';
 import { extractDatasetFingerprint, listTrainingCases, loadDatasetJson, verifyDatasetIntegrity } from '../../io/nnunet-raw.js';
 import { planExperiment, PLANNER_PRESETS } from '../../nnunet/experiment_planning/planner.js';
-import { toPythonJson } from '../../nnunet/experiment_planning/python-json.js';
+import { dumpPythonJson } from '../../io/python-json.js';
 import { preprocessDataset } from '../../nnunet/preprocessing/preprocess-dataset.js';
 import { ProgressBar } from '../progress.js';
 
@@ -49,11 +49,11 @@ export function register(program: Command): void {
       mkdirSync(out, { recursive: true });
       const bar = new ProgressBar('fingerprint', nCases);
       const fp = await extractDatasetFingerprint(ds.folder, { concurrency, onCase: () => bar.tick() });
-      writeFileSync(join(out, 'dataset_fingerprint.json'), toPythonJson(fp, true));
+      writeFileSync(join(out, 'dataset_fingerprint.json'), dumpPythonJson(fp, { sortKeys: true }));
       const gpu = opts.gpuMemoryGb !== undefined ? Number(opts.gpuMemoryGb) : undefined;
       if (gpu !== undefined && !(gpu > 0)) throw new Error(`--gpu-memory-gb must be a positive number, got ${opts.gpuMemoryGb}`);
       const plans = planExperiment(dj, fp, { preset, gpuMemoryTargetGB: gpu, datasetName: ds.name });
-      writeFileSync(join(out, `${plans.plans_name}.json`), toPythonJson(plans, false));
+      writeFileSync(join(out, `${plans.plans_name}.json`), dumpPythonJson(plans, { sortKeys: false }));
       copyFileSync(join(ds.folder, 'dataset.json'), join(out, 'dataset.json'));
       process.stderr.write(`wrote ${out}/{dataset_fingerprint.json, ${plans.plans_name}.json, dataset.json}; configurations: ${Object.keys(plans.configurations).join(', ')}\n`);
       if (!opts.preprocess) return;

@@ -1,5 +1,4 @@
 /** Evaluation: nnU-Net metrics (+ HD95, surface Dice, volumes), summary.json, folder evaluation. */
 export * from './metrics.js';
 export * from './summary.js';
-export * from './python-json.js';
 export * from './evaluate-folder.js';

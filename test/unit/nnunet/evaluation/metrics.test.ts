@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { squaredDistanceTransform } from '../../../../server/src/imaging/distance-transform.js';
+import { parsePythonJson } from '../../../../server/src/io/python-json.js';
 import {
   computeMetrics,
   hausdorff95,
   keyToLabelOrRegion,
   labelOrRegionKey,
   maskBorder,
-  parsePythonJson,
   percentile,
   surfaceDice,
 } from '../../../../server/src/nnunet/evaluation/index.js';

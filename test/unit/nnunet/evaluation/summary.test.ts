@@ -1,15 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  computeMetrics,
-  dumpPythonJson,
-  parsePythonJson,
-  parseSummary,
-  pythonFloatRepr,
-  serializeSummary,
-  summarize,
-} from '../../../../server/src/nnunet/evaluation/index.js';
+import { dumpPythonJson, parsePythonJson, pythonFloatRepr } from '../../../../server/src/io/python-json.js';
+import { computeMetrics, parseSummary, serializeSummary, summarize } from '../../../../server/src/nnunet/evaluation/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = join(here, '../../../fixtures/evaluation');
