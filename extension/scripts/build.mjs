@@ -26,7 +26,7 @@ const common = {
 };
 
 const targets = [
-  { entry: join(repoRoot, 'extension/src/index.ts'), out: join(repoRoot, 'extension/dist/nnseg-extension.mjs') },
+  { entry: join(repoRoot, 'extension/src/index.tsx'), out: join(repoRoot, 'extension/dist/nnseg-extension.mjs') },
   { entry: join(repoRoot, 'modes/nnseg/src/index.ts'), out: join(repoRoot, 'modes/nnseg/dist/nnseg-mode.mjs') },
 ];
 

@@ -78,7 +78,7 @@ export async function loadSegIntoViewport(
 ): Promise<LoadedSeg> {
   const parsed = parseSeg(bytes);
   const { dataset } = parsed;
-  const blobUrl = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/dicom' }));
+  const blobUrl = URL.createObjectURL(new Blob([new Uint8Array(bytes)], { type: 'application/dicom' }));
   const imageId = `wadouri:${blobUrl}`;
   dataset.url = imageId;
   dataset.imageId = imageId;
