@@ -29,8 +29,8 @@ export interface AppDeps {
   mount?: ((app: Express) => void)[];
   /** told after a model was imported or deleted over HTTP (e.g. to evict it from a warm-model cache) */
   onModelChanged?: (name: string) => void;
-  /** model cache counters for /metrics */
-  modelStats?: () => { loads: number; loaded: number };
+  /** warm-model cache figures for /metrics */
+  modelStats?: () => { loaded: number; bytes: number };
 }
 
 export interface ApiServer {
@@ -119,7 +119,7 @@ export function createApp(deps: AppDeps): ApiServer {
 
   app.get('/metrics', (_req, res) => {
     const s = deps.modelStats?.();
-    res.type('text/plain; version=0.0.4').send(metrics.render(queue.list(), s ? { modelLoads: s.loads, modelsLoaded: s.loaded } : {}));
+    res.type('text/plain; version=0.0.4').send(metrics.render(queue.list(), s ? { modelsLoaded: s.loaded, modelBytes: s.bytes } : {}));
   });
 
   app.get('/openapi.json', (_req, res) => {

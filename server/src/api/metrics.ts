@@ -17,7 +17,7 @@ export class ApiMetrics {
     this.protocolErrors.set(code, (this.protocolErrors.get(code) ?? 0) + 1);
   }
 
-  render(jobs: JobRecord[], extra: { modelLoads?: number; modelsLoaded?: number } = {}): string {
+  render(jobs: JobRecord[], extra: { modelsLoaded?: number; modelBytes?: number } = {}): string {
     const lines: string[] = [];
     const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: [labels: string, value: number][]) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -43,8 +43,8 @@ export class ApiMetrics {
       'Error messages sent to clients by code.',
       [...this.protocolErrors.entries()].sort().map(([code, n]) => [`{code="${code}"}`, n]),
     );
-    if (extra.modelLoads !== undefined) metric('nnseg_model_loads_total', 'counter', 'Model loads (cold starts).', [['', extra.modelLoads]]);
-    if (extra.modelsLoaded !== undefined) metric('nnseg_models_loaded', 'gauge', 'Models kept warm in memory.', [['', extra.modelsLoaded]]);
+    if (extra.modelsLoaded !== undefined) metric('nnseg_models_loaded', 'gauge', 'Models loaded and kept warm.', [['', extra.modelsLoaded]]);
+    if (extra.modelBytes !== undefined) metric('nnseg_model_bytes_estimated', 'gauge', 'Estimated memory of the loaded models.', [['', extra.modelBytes]]);
     return `${lines.join('\n')}\n`;
   }
 }

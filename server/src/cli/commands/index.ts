@@ -7,8 +7,9 @@ import { register as planAndPreprocess } from './plan-and-preprocess.js';
 import { register as importModel } from './import-model.js';
 import { register as predict } from './predict.js';
 import { register as ensemble } from './ensemble.js';
+import { register as serve } from './serve.js';
 
 /** Every subcommand module exports one `register(program)`; add new ones here. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, dicomToNifti, niftiToSeg, segToNifti, importModel, predict, ensemble];
+export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, dicomToNifti, niftiToSeg, segToNifti, importModel, predict, ensemble, serve];
