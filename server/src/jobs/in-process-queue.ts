@@ -186,6 +186,7 @@ export class InProcessQueue implements JobQueue {
     this.closed = true;
     const stopping = [...this.running];
     for (const job of stopping) {
+      if (ENDED.has(job.record.state)) continue;
       this.end(job, 'failed', { type: 'error', jobId: job.record.id, code: 'INTERRUPTED', message: 'the server is shutting down' }, { code: 'INTERRUPTED', message: 'the server is shutting down' });
       job.controller?.abort();
     }
@@ -360,6 +361,7 @@ export class InProcessQueue implements JobQueue {
   }
 
   private end(job: Job, state: 'succeeded' | 'failed' | 'cancelled', event: JobEvent, error?: { code: JobErrorCode; message: string }): void {
+    if (ENDED.has(job.record.state)) return; // a job ends once (cancel, shutdown and the pipeline may race)
     job.record.state = state;
     job.record.endedAt = now();
     if (error) job.record.error = error;
