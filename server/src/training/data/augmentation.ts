@@ -193,7 +193,7 @@ export function spatialTransform(
     return { image: outImg, seg: outSeg };
   }
   // label table for the seg
-  let labels: number[] = [];
+  const labels: number[] = [];
   let labelIndex: Int16Array | null = null;
   let minLabel = 0;
   if (seg) {

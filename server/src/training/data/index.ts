@@ -2,5 +2,5 @@
 export { readOrCreateSplits, selectFold, generateCrossvalSplit, SPLITS_FILE, type Split } from './splits.js';
 export { createTrainingLoader, createValidationLoader } from './loader.js';
 export { nnunetAugmentation, type AugmentationParams } from './augmentation.js';
-export { configureAugmentation, getPatchSize, initialPatchSize, type AugmentationConfig } from './sampling.js';
+export { configureAugmentation, deepSupervisionScales, getPatchSize, initialPatchSize, type AugmentationConfig } from './sampling.js';
 export type { TrainingBatch, BatchSource, LoaderOptions } from './types.js';

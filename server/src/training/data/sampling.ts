@@ -182,3 +182,17 @@ export function cropAndPad<T extends Float32Array | Int16Array | Int8Array>(
     }
   }
 }
+
+/**
+ * nnUNetTrainer._get_deep_supervision_scales: 1 / cumprod(pool_op_kernel_sizes) per stage, the lowest
+ * resolution dropped (the network has one output per decoder stage).
+ */
+export function deepSupervisionScales(poolOpKernelSizes: readonly (readonly number[])[]): number[][] {
+  const out: number[][] = [];
+  let prod = poolOpKernelSizes[0].map(() => 1);
+  for (const k of poolOpKernelSizes) {
+    prod = prod.map((p, d) => p * k[d]);
+    out.push(prod.map((p) => 1 / p));
+  }
+  return out.slice(0, -1);
+}

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Rng } from '../../../../server/src/training/data/rng.js';
-import { configureAugmentation, cropAndPad, forceForeground, getBbox, getPatchSize } from '../../../../server/src/training/data/sampling.js';
+import { configureAugmentation, cropAndPad, deepSupervisionScales, forceForeground, getBbox, getPatchSize } from '../../../../server/src/training/data/sampling.js';
 
 interface PatchFixture {
   patch: number[];
@@ -93,5 +93,13 @@ describe('cropAndPad', () => {
     const out2 = new Float32Array(12);
     cropAndPad(slab, 1, full, 2, 1, [2, -1, 0], [2, 2, 3], -7, out2, 0);
     expect(out2).toEqual(out);
+  });
+});
+
+describe('deepSupervisionScales (nnUNetTrainer._get_deep_supervision_scales)', () => {
+  it('1 / cumprod of the pooling kernels, lowest resolution dropped', () => {
+    const s = deepSupervisionScales([[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2]]);
+    expect(s).toEqual([[1, 1, 1], [1, 0.5, 0.5], [0.5, 0.25, 0.25]]);
+    expect(deepSupervisionScales([[1, 1], [2, 2], [2, 2]])).toEqual([[1, 1], [0.5, 0.5]]);
   });
 });
