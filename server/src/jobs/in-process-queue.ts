@@ -18,24 +18,16 @@
  *   are removed when the job ends, unless `retainSeries` (kept for training).
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { LoadOptions } from '../models/loaded-model.js';
-import type { ModelRegistry, AcquiredModel } from '../models/model-registry.js';
+import { existsSync } from 'node:fs';
 import { JobError, toJobError } from './errors.js';
 import { JobJournal } from './job-journal.js';
+import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
 import { parseSegmentRequest } from './schemas.js';
-import { segmentSeries } from './segment-series.js';
-import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, SegmentRequest, SeriesSource } from './types.js';
+import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, SegmentRequest } from './types.js';
 
-export type DicomWebSource = Extract<SeriesSource, { kind: 'dicomweb' }>;
+export type { DicomWebSource, FetchSeries } from './run-job.js';
 
-/** Pulls a DICOMweb series into `folder` (serve passes DicomWebClient.retrieveSeriesToFolder). */
-export type FetchSeries = (source: DicomWebSource, folder: string, signal: AbortSignal, onInstance?: (n: number) => void) => Promise<unknown>;
-
-export interface InProcessQueueOptions {
-  registry: ModelRegistry;
+export interface InProcessQueueOptions extends JobRunnerOptions {
   /** jobs running at once (default 1) */
   concurrency?: number;
   /** queued + running jobs one session may have (default 4) */
@@ -46,13 +38,6 @@ export interface InProcessQueueOptions {
   journalPath?: string;
   /** ended jobs kept in memory and in the journal (default 1000) */
   keepEndedJobs?: number;
-  /** where DICOMweb series are fetched to (default <tmp>/nnseg-spool) */
-  spoolRoot?: string;
-  fetchSeries?: FetchSeries;
-  /** keep spooled series after the job (training retention); default false */
-  retainSeries?: boolean;
-  /** device / threads for model loading */
-  loadOptions?: Pick<LoadOptions, 'device' | 'intraOpThreads'>;
   /** how long a finished job's result event (with the SEG bytes) is kept for a late subscriber (default 15 min) */
   resultTtlMs?: number;
   /** operational messages (no patient data) */
@@ -314,37 +299,14 @@ export class InProcessQueue implements JobQueue {
       job.record.progress = p;
       this.emit(job, { type: 'progress', jobId, progress: p });
     };
-    let acquired: AcquiredModel | undefined;
     try {
-      const series = job.request.series;
-      let folder: string;
-      if (series.kind === 'dicomweb') {
-        const root = this.options.spoolRoot ?? join(tmpdir(), 'nnseg-spool');
-        mkdirSync(root, { recursive: true });
-        folder = mkdtempSync(join(root, 'job-'));
-        job.request = { ...job.request, series: { kind: 'folder', path: folder } };
-        progress({ stage: 'receiving', percent: 0, done: 0 });
-        try {
-          await this.options.fetchSeries!(series, folder, signal, (n) => progress({ stage: 'receiving', percent: 0, done: n }));
-        } catch (e) {
-          if (signal.aborted) throw e;
-          throw new JobError('PACS_UNAVAILABLE', `could not retrieve the series from the PACS: ${(e as Error).message}`, { cause: e });
-        }
-      } else {
-        folder = series.path;
-      }
-      signal.throwIfAborted();
-      const { model, configuration, folds } = job.request.options;
-      acquired = await this.options.registry.acquire(model, { configuration, folds, ...this.options.loadOptions });
-      signal.throwIfAborted();
-      const result = await segmentSeries({ folder }, acquired.model, job.request.options, {
+      const result = await runSegmentJob(job.request, this.options, {
         signal,
         onProgress: progress,
         onPartial: (partial) => {
           if (!ENDED.has(job.record.state)) this.emit(job, { type: 'partial', jobId, partial });
         },
       });
-      signal.throwIfAborted();
       job.record.resultSeriesInstanceUID = result.seriesInstanceUID;
       this.end(job, 'succeeded', { type: 'result', jobId, result });
     } catch (e) {
@@ -354,9 +316,7 @@ export class InProcessQueue implements JobQueue {
         this.end(job, 'failed', { type: 'error', jobId, code: err.code, message: err.message }, { code: err.code, message: err.message });
       }
     } finally {
-      acquired?.release();
       job.controller = undefined;
-      this.removeSpool(job);
     }
   }
 
@@ -391,9 +351,7 @@ export class InProcessQueue implements JobQueue {
   }
 
   private removeSpool(job: Job): void {
-    if (this.options.retainSeries) return;
-    const s = job.request.series;
-    if (s.kind === 'folder' && s.path) rmSync(s.path, { recursive: true, force: true });
+    removeSpooledSeries(job.request, this.options);
   }
 
   private persist(job: Job): void {

@@ -1,7 +1,8 @@
 /** The job layer's public surface (see types.ts for the contract with the API). */
 export * from './types.js';
 export { JobError, isAbortError, toJobError } from './errors.js';
-export { createInProcessQueue, InProcessQueue, type InProcessQueueOptions, type FetchSeries, type DicomWebSource } from './in-process-queue.js';
+export { createInProcessQueue, InProcessQueue, type InProcessQueueOptions } from './in-process-queue.js';
+export { runSegmentJob, type JobRunnerOptions, type FetchSeries, type DicomWebSource } from './run-job.js';
 export { JobJournal, JOURNAL_VERSION, type JournalEntry } from './job-journal.js';
 export { segmentSeries, segmentStatistics, segmentDescriptions, assembleSeries, STAGE_PERCENT, type SeriesInput, type SegmentContext } from './segment-series.js';
 export { SegmentRequestSchema, JobRecordSchema, JobProgressSchema, parseSegmentRequest } from './schemas.js';
