@@ -192,28 +192,22 @@ export function spatialTransform(
     if (seg && outSeg) cropInto(seg, 0, inShape, lo, patch, outSeg, 0, 0);
     return { image: outImg, seg: outSeg };
   }
-  // label table for the seg
-  const labels: number[] = [];
-  let labelIndex: Int16Array | null = null;
+  // label weights are indexed by value - min (one pass for the range; absent values never win a vote
+  // because every voxel's weights are positive for present labels only)
   let minLabel = 0;
+  let nL = 0;
   if (seg) {
     let lo = 32767;
     let hi = -32768;
     for (let i = 0; i < seg.length; i++) {
-      if (seg[i] < lo) lo = seg[i];
-      if (seg[i] > hi) hi = seg[i];
+      const v = seg[i];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
     }
     minLabel = lo;
-    const present = new Uint8Array(hi - lo + 1);
-    for (let i = 0; i < seg.length; i++) present[seg[i] - lo] = 1;
-    labelIndex = new Int16Array(hi - lo + 1).fill(-1);
-    for (let v = 0; v < present.length; v++)
-      if (present[v]) {
-        labelIndex[v] = labels.length;
-        labels.push(v + lo);
-      }
+    nL = hi - lo + 1;
   }
-  const weights = new Float64Array(Math.max(1, labels.length));
+  const weights = new Float64Array(Math.max(1, nL));
   const m = sp.matrix;
   const disp = sp.displacement;
   const cz = (pz - 1) / 2;
@@ -224,6 +218,15 @@ export function spatialTransform(
   const scx = (sx - 1) / 2;
   const corners = new Int32Array(8);
   const cw = new Float64Array(8);
+  const plane = sy * sx;
+  const pickLabel = (nc: number): number => {
+    // the label with the largest summed weight; ties → the smaller label
+    weights.fill(0, 0, nL);
+    for (let q = 0; q < nc; q++) weights[seg![corners[q]] - minLabel] += cw[q];
+    let best = 0;
+    for (let l = 1; l < nL; l++) if (weights[l] > weights[best] + 1e-12) best = l;
+    return best + minLabel;
+  };
   let o = 0;
   for (let k = 0; k < pz; k++)
     for (let j = 0; j < py; j++)
@@ -260,6 +263,49 @@ export function spatialTransform(
         const tx = fx - x0;
         const ty = fy - y0;
         const tz = fz - z0;
+        if (x0 >= 0 && y0 >= 0 && z0 >= 0 && x0 + 1 < sx && y0 + 1 < sy && z0 + 1 < sz) {
+          // all eight neighbours inside: the common case, no bounds logic
+          const a = (z0 * sy + y0) * sx + x0;
+          const w000 = (1 - tz) * (1 - ty) * (1 - tx);
+          const w001 = (1 - tz) * (1 - ty) * tx;
+          const w010 = (1 - tz) * ty * (1 - tx);
+          const w011 = (1 - tz) * ty * tx;
+          const w100 = tz * (1 - ty) * (1 - tx);
+          const w101 = tz * (1 - ty) * tx;
+          const w110 = tz * ty * (1 - tx);
+          const w111 = tz * ty * tx;
+          for (let c = 0; c < channels; c++) {
+            const b = c * nIn + a;
+            outImg[c * nOut + o] =
+              w000 * image[b] + w001 * image[b + 1] + w010 * image[b + sx] + w011 * image[b + sx + 1] +
+              w100 * image[b + plane] + w101 * image[b + plane + 1] + w110 * image[b + plane + sx] + w111 * image[b + plane + sx + 1];
+          }
+          if (seg && outSeg) {
+            const l0 = seg[a];
+            if (l0 === seg[a + 1] && l0 === seg[a + sx] && l0 === seg[a + sx + 1] && l0 === seg[a + plane] && l0 === seg[a + plane + 1] && l0 === seg[a + plane + sx] && l0 === seg[a + plane + sx + 1])
+              outSeg[o] = l0;
+            else {
+              corners[0] = a;
+              corners[1] = a + 1;
+              corners[2] = a + sx;
+              corners[3] = a + sx + 1;
+              corners[4] = a + plane;
+              corners[5] = a + plane + 1;
+              corners[6] = a + plane + sx;
+              corners[7] = a + plane + sx + 1;
+              cw[0] = w000;
+              cw[1] = w001;
+              cw[2] = w010;
+              cw[3] = w011;
+              cw[4] = w100;
+              cw[5] = w101;
+              cw[6] = w110;
+              cw[7] = w111;
+              outSeg[o] = pickLabel(8);
+            }
+          }
+          continue;
+        }
         let nc = 0;
         for (let dz = 0; dz < 2; dz++) {
           const z = z0 + dz;
@@ -284,34 +330,29 @@ export function spatialTransform(
           for (let q = 0; q < nc; q++) acc += cw[q] * image[base + corners[q]];
           outImg[c * nOut + o] = acc;
         }
-        if (seg && outSeg && labelIndex) {
-          if (nc === 0) {
-            outSeg[o] = minLabel;
-            continue;
-          }
-          weights.fill(0);
-          for (let q = 0; q < nc; q++) weights[labelIndex[seg[corners[q]] - minLabel]] += cw[q];
-          let best = 0;
-          for (let l = 1; l < labels.length; l++) if (weights[l] > weights[best] + 1e-12) best = l;
-          outSeg[o] = labels[best];
-        }
+        if (seg && outSeg) outSeg[o] = nc === 0 ? minLabel : pickLabel(nc);
       }
   return { image: outImg, seg: outSeg };
 }
 
-function cropInto(src: ArrayLike<number>, srcOff: number, shape: readonly number[], lo: number[], patch: readonly number[], out: Float32Array | Int16Array, outOff: number, pad: number): void {
+function cropInto(src: Float32Array | Int16Array, srcOff: number, shape: readonly number[], lo: number[], patch: readonly number[], out: Float32Array | Int16Array, outOff: number, pad: number): void {
   const [sz, sy, sx] = shape;
   const [pz, py, px] = patch;
+  const x0 = Math.max(0, lo[2]);
+  const x1 = Math.min(sx, lo[2] + px);
   let o = outOff;
   for (let k = 0; k < pz; k++) {
     const z = lo[0] + k;
-    for (let j = 0; j < py; j++) {
+    for (let j = 0; j < py; j++, o += px) {
       const y = lo[1] + j;
-      const rowOk = z >= 0 && z < sz && y >= 0 && y < sy;
-      for (let i = 0; i < px; i++, o++) {
-        const x = lo[2] + i;
-        out[o] = rowOk && x >= 0 && x < sx ? src[srcOff + (z * sy + y) * sx + x] : pad;
+      if (z < 0 || z >= sz || y < 0 || y >= sy || x1 <= x0) {
+        out.fill(pad, o, o + px);
+        continue;
       }
+      if (x0 - lo[2] > 0) out.fill(pad, o, o + x0 - lo[2]);
+      const row = srcOff + (z * sy + y) * sx;
+      out.set(src.subarray(row + x0, row + x1), o + x0 - lo[2]);
+      if (x1 < lo[2] + px) out.fill(pad, o + x1 - lo[2], o + px);
     }
   }
 }
@@ -321,7 +362,21 @@ function cropInto(src: ArrayLike<number>, srcOff: number, shape: readonly number
 /** GaussianNoiseTransform: adds N(0, σ²) to every channel (σ shared across channels). */
 export function gaussianNoise(image: Float32Array, sigma: number, rng: Rng): void {
   if (sigma === 0) return;
-  for (let i = 0; i < image.length; i++) image[i] += sigma * rng.normal();
+  // a fast xorshift stream seeded from the pipeline's generator (MT draws per voxel would dominate)
+  let st = rng.nextSeed() | 1;
+  const u = () => {
+    st ^= st << 13;
+    st ^= st >>> 17;
+    st ^= st << 5;
+    return ((st >>> 0) + 0.5) / 4294967296;
+  };
+  for (let i = 0; i < image.length; i += 2) {
+    // Box–Muller: two normals per pair of uniforms
+    const r = sigma * Math.sqrt(-2 * Math.log(u()));
+    const t = 2 * Math.PI * u();
+    image[i] += r * Math.cos(t);
+    if (i + 1 < image.length) image[i + 1] += r * Math.sin(t);
+  }
 }
 
 /** Normalised 1D Gaussian kernel, radius int(4σ + 0.5) (scipy's truncate = 4). */
@@ -353,18 +408,27 @@ export function gaussianFilter(vol: Float32Array, shape: readonly number[], sigm
     const r = (k.length - 1) / 2;
     const n = shape[axis];
     const stride = strides[axis];
-    const line = new Float64Array(n);
+    // the line with `r` reflected values on each side, so the inner loop has no bounds logic
+    const line = new Float64Array(n + 2 * r);
+    const refl = new Int32Array(2 * r);
+    for (let t = 0; t < r; t++) {
+      refl[t] = reflect(t - r, n);
+      refl[r + t] = reflect(n + t, n);
+    }
     const lines = (nz * ny * nx) / n;
     for (let l = 0; l < lines; l++) {
-      // start of line l along `axis`
       let start: number;
       if (axis === 2) start = l * nx;
       else if (axis === 1) start = Math.floor(l / nx) * ny * nx + (l % nx);
       else start = l;
-      for (let i = 0; i < n; i++) line[i] = vol[start + i * stride];
+      for (let i = 0; i < n; i++) line[r + i] = vol[start + i * stride];
+      for (let t = 0; t < r; t++) {
+        line[t] = line[r + refl[t]];
+        line[n + r + t] = line[r + refl[r + t]];
+      }
       for (let i = 0; i < n; i++) {
         let acc = 0;
-        for (let t = -r; t <= r; t++) acc += k[t + r] * line[reflect(i + t, n)];
+        for (let t = 0; t < k.length; t++) acc += k[t] * line[i + t];
         vol[start + i * stride] = acc;
       }
     }
@@ -453,16 +517,26 @@ export function resize(src: Float32Array, inShape: readonly number[], outShape: 
     }
     const [a, b, c] = next;
     const inStr = [shape[1] * shape[2], shape[2], 1];
+    const st = inStr[axis];
+    let v = 0;
     for (let z = 0; z < a; z++)
       for (let y = 0; y < b; y++)
-        for (let x = 0; x < c; x++) {
-          const pos = [z, y, x];
-          const o = pos[axis];
-          pos[axis] = 0;
-          const base = pos[0] * inStr[0] + pos[1] * inStr[1] + pos[2] * inStr[2];
-          const v0 = cur[base + idx0[o] * inStr[axis]];
-          const v1 = cur[base + idx1[o] * inStr[axis]];
-          out[(z * b + y) * c + x] = v0 + (v1 - v0) * w1[o];
+        for (let x = 0; x < c; x++, v++) {
+          let o: number;
+          let base: number;
+          if (axis === 0) {
+            o = z;
+            base = y * inStr[1] + x;
+          } else if (axis === 1) {
+            o = y;
+            base = z * inStr[0] + x;
+          } else {
+            o = x;
+            base = z * inStr[0] + y * inStr[1];
+          }
+          const v0 = cur[base + idx0[o] * st];
+          const v1 = cur[base + idx1[o] * st];
+          out[v] = v0 + (v1 - v0) * w1[o];
         }
     cur = out;
     shape = next;
