@@ -1,0 +1,467 @@
+/**
+ * The JobQueue on BullMQ + Redis (`NNSEG_REDIS_URL`), for several worker processes or machines.
+ *
+ *   producer (nnseg serve)                       Redis                          workers (nnseg worker)
+ *   submit → Queue.add(jobId, priority)  ──►  bull:<queue>:*  ──►  Worker → runSegmentJob
+ *   events ◄── QueueEvents (active, progress, completed, failed, removed)  ◄── updateProgress / return
+ *   cancel → Queue.remove (waiting) or PUBLISH <prefix>:<queue>:cancel  ──►  Worker.cancelJob → AbortSignal
+ *   result ◄── GET <prefix>:<queue>:result:<jobId> (SEG bytes, expire after resultTtlMs)
+ *
+ * - Series: a pushed series is a spool folder path, so producer and workers must share that folder (same
+ *   machine, or a shared mount); a DICOMweb series is fetched by the worker itself.
+ * - Results: the SEG bytes go through Redis under their own key (expiring), the statistics in the job's
+ *   return value; a producer delivers a job's terminal event once, whatever arrives later.
+ * - Fairness: BullMQ serves by priority, FIFO within one; a job's priority is 1 + the jobs its session
+ *   already has queued or running (counted by the producer that owns the session), so every session's
+ *   first job is served before anyone's second.
+ * - A worker dying mid-job: its lock expires, another worker's stalled check puts the job back in the wait
+ *   list (maxStalledCount, default 1) and it runs again; only the run that completes while holding the lock
+ *   is accepted by BullMQ, so one result reaches the producer. After more stalls the job fails with
+ *   INTERRUPTED.
+ * - Errors are not retried (attempts 1, UnrecoverableError): BAD_SERIES stays BAD_SERIES.
+ * - Partial label maps are not sent in Redis mode (too large for progress events).
+ * - Persistence is Redis's own; a restarted producer reloads the jobs still in Redis, so a client can
+ *   re-subscribe. Closing a producer leaves jobs running on the workers.
+ */
+import { randomUUID } from 'node:crypto';
+import { Queue, QueueEvents, UnrecoverableError, Worker, type Job as BullJob, type ConnectionOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { ModelRegistry } from '../models/model-registry.js';
+import { isAbortError, JobError, toJobError } from './errors.js';
+import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
+import { JobErrorCodeSchema, JobProgressSchema, parseSegmentRequest, SegmentRequestSchema } from './schemas.js';
+import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, SegmentRequest, SegmentResult } from './types.js';
+
+export const DEFAULT_QUEUE_NAME = 'nnseg-segment';
+const FORMAT_VERSION = 1;
+
+const JobDataSchema = z.object({ v: z.literal(FORMAT_VERSION), request: SegmentRequestSchema, createdAt: z.string() });
+const ProgressDataSchema = z.object({ v: z.literal(FORMAT_VERSION), progress: JobProgressSchema });
+const StatisticsSchema = z.object({
+  segmentNumber: z.number(),
+  label: z.number(),
+  name: z.string(),
+  voxelCount: z.number(),
+  volumeMl: z.number(),
+  meanIntensity: z.number().nullable(),
+  minIntensity: z.number().nullable(),
+  maxIntensity: z.number().nullable(),
+});
+const ReturnValueSchema = z.object({
+  v: z.literal(FORMAT_VERSION),
+  resultKey: z.string(),
+  result: z.object({
+    sopInstanceUID: z.string(),
+    seriesInstanceUID: z.string(),
+    referencedSeriesInstanceUID: z.string(),
+    segments: z.array(StatisticsSchema),
+    model: z.object({ name: z.string(), version: z.string(), configuration: z.string(), folds: z.array(z.string()) }),
+    timings: z.record(z.string(), z.number()),
+  }),
+});
+const FailureSchema = z.object({ code: JobErrorCodeSchema, message: z.string() });
+
+type JobData = z.infer<typeof JobDataSchema>;
+type ReturnValue = z.infer<typeof ReturnValueSchema>;
+
+interface Names {
+  queueName: string;
+  prefix: string;
+}
+const cancelChannel = (n: Names) => `${n.prefix}:${n.queueName}:cancel`;
+const resultKey = (n: Names, jobId: string) => `${n.prefix}:${n.queueName}:result:${jobId}`;
+
+function connectionOptions(url: string): ConnectionOptions {
+  // BullMQ needs maxRetriesPerRequest null on blocking connections
+  return { url, maxRetriesPerRequest: null } as ConnectionOptions;
+}
+
+const parseMaybeJson = (v: unknown): unknown => {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+};
+
+/** A worker's failure reason → code + message (a stall beyond the limit is an interruption). */
+function parseFailure(reason: string | undefined): { code: JobErrorCode; message: string } {
+  const r = FailureSchema.safeParse(parseMaybeJson(reason ?? ''));
+  if (r.success) return r.data;
+  if (reason && /stalled more than allowable limit/i.test(reason)) return { code: 'INTERRUPTED', message: 'the worker running this job stopped (stalled too often)' };
+  return { code: 'INTERNAL', message: reason || 'the job failed' };
+}
+
+// ───────────────────────────── producer ─────────────────────────────
+
+export interface RedisQueueOptions {
+  url: string;
+  queueName?: string;
+  /** key prefix (default "nnseg"; BullMQ's keys use it too) */
+  prefix?: string;
+  /** refuse unknown models at submit (the producer usually shares the workers' model store) */
+  registry?: ModelRegistry;
+  /** queued + running jobs one session may have (default 4) */
+  maxJobsPerSession?: number;
+  /** finished jobs kept in Redis (default 1000) */
+  keepEndedJobs?: number;
+  /** keep the spooled series of a job cancelled while waiting (the workers' option for the others) */
+  retainSeries?: boolean;
+  log?: (line: string) => void;
+}
+
+type Listener = (event: JobEvent) => void;
+interface LocalJob {
+  record: JobRecord;
+  listeners: Set<Listener>;
+  terminal?: JobEvent;
+  /** known for jobs this producer submitted: a waiting job's spool is removed when it is cancelled */
+  request?: SegmentRequest;
+}
+
+const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
+const now = () => new Date().toISOString();
+
+export class RedisQueue implements JobQueue {
+  private readonly jobs = new Map<string, LocalJob>();
+  private readonly log: (line: string) => void;
+  private positionsTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly options: RedisQueueOptions,
+    private readonly names: Names,
+    private readonly queue: Queue,
+    private readonly events: QueueEvents,
+    private readonly redis: Redis,
+  ) {
+    this.log = options.log ?? (() => {});
+  }
+
+  static async create(options: RedisQueueOptions): Promise<RedisQueue> {
+    const names = { queueName: options.queueName ?? DEFAULT_QUEUE_NAME, prefix: options.prefix ?? 'nnseg' };
+    const connection = connectionOptions(options.url);
+    const redis = new Redis(options.url, { maxRetriesPerRequest: null });
+    const queue = new Queue(names.queueName, { connection, prefix: names.prefix });
+    const events = new QueueEvents(names.queueName, { connection, prefix: names.prefix });
+    try {
+      await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), redis.ping()]);
+    } catch (e) {
+      await Promise.allSettled([queue.close(), events.close(), redis.quit()]);
+      throw new JobError('INTERNAL', `cannot reach Redis at ${options.url.replace(/\/\/[^@/]*@/, '//***@')}: ${(e as Error).message}`, { cause: e });
+    }
+    const q = new RedisQueue(options, names, queue, events, redis);
+    q.listen();
+    await q.reload();
+    return q;
+  }
+
+  submit(request: SegmentRequest, onEvent: Listener): { jobId: string } {
+    if (this.closed) throw new JobError('INTERNAL', 'the job queue is shutting down');
+    let req: SegmentRequest;
+    try {
+      req = parseSegmentRequest(request);
+    } catch (e) {
+      throw new JobError('BAD_SERIES', (e as Error).message);
+    }
+    this.options.registry?.get(req.options.model);
+    const limit = this.options.maxJobsPerSession ?? 4;
+    let active = 0;
+    for (const j of this.jobs.values()) if (j.record.sessionId === req.sessionId && !ENDED.has(j.record.state)) active++;
+    if (active >= limit) throw new JobError('LIMIT_EXCEEDED', `this session already has ${active} job(s) queued or running (limit ${limit})`);
+    const id = randomUUID();
+    const record: JobRecord = { id, sessionId: req.sessionId, state: 'queued', model: req.options.model, createdAt: now() };
+    if (req.owner !== undefined) record.owner = req.owner;
+    const job: LocalJob = { record, listeners: new Set([onEvent]), request: req };
+    this.jobs.set(id, job);
+    const data: JobData = { v: FORMAT_VERSION, request: req, createdAt: record.createdAt };
+    const keep = this.options.keepEndedJobs ?? 1000;
+    this.queue
+      .add('segment', data, { jobId: id, priority: 1 + active, attempts: 1, removeOnComplete: { count: keep }, removeOnFail: { count: keep } })
+      .then(() => this.schedulePositions(0))
+      .catch((e: Error) => this.end(job, 'failed', { type: 'error', jobId: id, code: 'INTERNAL', message: `could not queue the job: ${e.message}` }));
+    return { jobId: id };
+  }
+
+  subscribe(jobId: string, onEvent: Listener): boolean {
+    const job = this.jobs.get(jobId);
+    if (!job) return false;
+    if (ENDED.has(job.record.state)) {
+      if (job.terminal) this.safeCall(onEvent, job.terminal);
+      else if (job.record.state === 'succeeded') void this.replayResult(job, onEvent);
+      else if (job.record.state === 'cancelled') this.safeCall(onEvent, { type: 'cancelled', jobId });
+      else if (job.record.error) this.safeCall(onEvent, { type: 'error', jobId, ...job.record.error });
+      return true;
+    }
+    job.listeners.add(onEvent);
+    if (job.record.progress) this.safeCall(onEvent, { type: 'progress', jobId, progress: job.record.progress });
+    else this.schedulePositions(0);
+    return true;
+  }
+
+  cancel(jobId: string): boolean {
+    const job = this.jobs.get(jobId);
+    if (!job || ENDED.has(job.record.state)) return false;
+    this.end(job, 'cancelled', { type: 'cancelled', jobId });
+    // waiting: removed from Redis (and its spool here); active (locked, remove gives 0): the worker holding it aborts
+    void this.queue
+      .remove(jobId)
+      .then((removed) => {
+        if (!removed) return this.redis.publish(cancelChannel(this.names), jobId);
+        if (job.request) removeSpooledSeries(job.request, this.options);
+      })
+      .catch(() => this.redis.publish(cancelChannel(this.names), jobId))
+      .catch((e: Error) => this.log(`job ${jobId}: cancel could not reach Redis: ${e.message}`));
+    return true;
+  }
+
+  get(jobId: string): JobRecord | undefined {
+    const j = this.jobs.get(jobId);
+    return j ? { ...j.record } : undefined;
+  }
+
+  list(): JobRecord[] {
+    return [...this.jobs.values()].map((j) => ({ ...j.record }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.positionsTimer) clearTimeout(this.positionsTimer);
+    await Promise.allSettled([this.events.close(), this.queue.close()]);
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private listen(): void {
+    this.events.on('active', ({ jobId }) => {
+      const job = this.jobs.get(jobId);
+      if (job && job.record.state === 'queued') {
+        job.record.state = 'running';
+        job.record.startedAt = now();
+      }
+      this.schedulePositions(50);
+    });
+    this.events.on('progress', ({ jobId, data }) => {
+      const job = this.jobs.get(jobId);
+      if (!job || ENDED.has(job.record.state)) return;
+      const r = ProgressDataSchema.safeParse(parseMaybeJson(data));
+      if (!r.success) return;
+      if (job.record.state === 'queued') job.record.state = 'running';
+      job.record.progress = r.data.progress as JobProgress;
+      this.emit(job, { type: 'progress', jobId, progress: job.record.progress });
+    });
+    this.events.on('completed', ({ jobId, returnvalue }) => {
+      const job = this.jobs.get(jobId);
+      if (!job || ENDED.has(job.record.state)) return;
+      void this.deliverResult(job, returnvalue);
+    });
+    this.events.on('failed', ({ jobId, failedReason }) => {
+      const job = this.jobs.get(jobId);
+      if (!job || ENDED.has(job.record.state)) return;
+      const f = parseFailure(failedReason);
+      this.end(job, 'failed', { type: 'error', jobId, ...f }, f);
+    });
+    this.events.on('removed', ({ jobId }) => {
+      const job = this.jobs.get(jobId);
+      if (job && !ENDED.has(job.record.state)) this.end(job, 'cancelled', { type: 'cancelled', jobId });
+    });
+    this.events.on('error', (e) => this.log(`redis queue events: ${e.message}`));
+  }
+
+  private async fetchResult(jobId: string, returnvalue: unknown): Promise<SegmentResult> {
+    const r = ReturnValueSchema.safeParse(parseMaybeJson(returnvalue));
+    if (!r.success) throw new Error(`job ${jobId}: the worker returned an unreadable result`);
+    const bytes = await this.redis.getBuffer(r.data.resultKey);
+    if (!bytes) throw new Error(`job ${jobId}: the SEG has expired from Redis`);
+    return { ...r.data.result, seg: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) };
+  }
+
+  private async deliverResult(job: LocalJob, returnvalue: unknown): Promise<void> {
+    const jobId = job.record.id;
+    try {
+      const result = await this.fetchResult(jobId, returnvalue);
+      job.record.resultSeriesInstanceUID = result.seriesInstanceUID;
+      this.end(job, 'succeeded', { type: 'result', jobId, result });
+    } catch (e) {
+      this.end(job, 'failed', { type: 'error', jobId, code: 'INTERNAL', message: (e as Error).message }, { code: 'INTERNAL', message: (e as Error).message });
+    }
+  }
+
+  /** A succeeded job reloaded after a restart: its result, while the SEG is still in Redis. */
+  private async replayResult(job: LocalJob, onEvent: Listener): Promise<void> {
+    try {
+      const bull = await this.queue.getJob(job.record.id);
+      const result = await this.fetchResult(job.record.id, bull?.returnvalue);
+      this.safeCall(onEvent, { type: 'result', jobId: job.record.id, result });
+    } catch (e) {
+      this.safeCall(onEvent, { type: 'error', jobId: job.record.id, code: 'INTERNAL', message: (e as Error).message });
+    }
+  }
+
+  /** After a producer restart: the jobs Redis still holds. */
+  private async reload(): Promise<void> {
+    const keep = this.options.keepEndedJobs ?? 1000;
+    const states = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
+    for (const state of states) {
+      const jobs = await this.queue.getJobs([state], 0, keep - 1, true);
+      for (const b of jobs) {
+        if (!b?.id || this.jobs.has(b.id)) continue;
+        const d = JobDataSchema.safeParse(b.data);
+        if (!d.success) continue;
+        const record: JobRecord = {
+          id: b.id,
+          sessionId: d.data.request.sessionId,
+          state: state === 'active' ? 'running' : state === 'completed' ? 'succeeded' : state === 'failed' ? 'failed' : 'queued',
+          model: d.data.request.options.model,
+          createdAt: d.data.createdAt,
+        };
+        if (d.data.request.owner !== undefined) record.owner = d.data.request.owner;
+        if (b.processedOn) record.startedAt = new Date(b.processedOn).toISOString();
+        if (b.finishedOn) record.endedAt = new Date(b.finishedOn).toISOString();
+        if (state === 'failed') record.error = parseFailure(b.failedReason);
+        if (state === 'completed') {
+          const r = ReturnValueSchema.safeParse(parseMaybeJson(b.returnvalue));
+          if (r.success) record.resultSeriesInstanceUID = r.data.result.seriesInstanceUID;
+        }
+        this.jobs.set(b.id, { record, listeners: new Set() });
+      }
+    }
+  }
+
+  /** Positions of this producer's queued jobs in BullMQ's order (prioritized set, then the wait list). */
+  private schedulePositions(delayMs: number): void {
+    if (this.positionsTimer || this.closed) return;
+    this.positionsTimer = setTimeout(() => {
+      this.positionsTimer = null;
+      void this.refreshPositions().catch((e: Error) => this.log(`redis queue positions: ${e.message}`));
+    }, delayMs);
+  }
+
+  private lastPosition = new Map<string, number>();
+
+  private async refreshPositions(): Promise<void> {
+    const waiting = [...this.jobs.values()].some((j) => j.record.state === 'queued' && j.listeners.size);
+    if (!waiting) return;
+    const ordered = [...(await this.queue.getJobs(['prioritized'], 0, -1, true)), ...(await this.queue.getJobs(['wait'], 0, -1, true))];
+    ordered.forEach((b, i) => {
+      const job = b?.id ? this.jobs.get(b.id) : undefined;
+      if (!job || job.record.state !== 'queued') return;
+      if (this.lastPosition.get(job.record.id) === i + 1) return;
+      this.lastPosition.set(job.record.id, i + 1);
+      this.emit(job, { type: 'queued', jobId: job.record.id, position: i + 1 });
+    });
+  }
+
+  private end(job: LocalJob, state: 'succeeded' | 'failed' | 'cancelled', event: JobEvent, error?: { code: JobErrorCode; message: string }): void {
+    if (ENDED.has(job.record.state)) return;
+    job.record.state = state;
+    job.record.endedAt = now();
+    if (error) job.record.error = error;
+    this.lastPosition.delete(job.record.id);
+    this.emit(job, event);
+    job.listeners.clear();
+    job.terminal = event;
+    // the SEG bytes stay in Redis for late subscribers; locally keep only the record
+    if (event.type === 'result') setTimeout(() => (job.terminal = undefined), 60_000).unref();
+    this.schedulePositions(50);
+  }
+
+  private emit(job: LocalJob, event: JobEvent): void {
+    for (const l of job.listeners) this.safeCall(l, event);
+  }
+
+  private safeCall(l: Listener, event: JobEvent): void {
+    try {
+      l(event);
+    } catch (e) {
+      this.log(`job ${event.jobId}: a listener threw on '${event.type}': ${(e as Error).message}`);
+    }
+  }
+}
+
+export function createRedisQueue(options: RedisQueueOptions): Promise<RedisQueue> {
+  return RedisQueue.create(options);
+}
+
+// ───────────────────────────── worker ─────────────────────────────
+
+export interface RedisWorkerOptions extends JobRunnerOptions {
+  url: string;
+  queueName?: string;
+  prefix?: string;
+  /** jobs this process runs at once (default 1) */
+  concurrency?: number;
+  /** how long a job's lock lives without renewal: a dead worker's job is retried after about this (default 30 s) */
+  lockDurationMs?: number;
+  /** how often this worker looks for stalled jobs (default 30 s) */
+  stalledIntervalMs?: number;
+  /** stalls before a job fails with INTERRUPTED (default 1) */
+  maxStalledCount?: number;
+  /** how long the SEG bytes stay in Redis (default 1 h) */
+  resultTtlMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface RedisWorker {
+  readonly worker: Worker;
+  /** finish running jobs (or abort them with `force`) and disconnect */
+  close(force?: boolean): Promise<void>;
+}
+
+export async function startRedisWorker(options: RedisWorkerOptions): Promise<RedisWorker> {
+  const names = { queueName: options.queueName ?? DEFAULT_QUEUE_NAME, prefix: options.prefix ?? 'nnseg' };
+  const log = options.log ?? (() => {});
+  const redis = new Redis(options.url, { maxRetriesPerRequest: null });
+  const subscriber = new Redis(options.url, { maxRetriesPerRequest: null });
+  const ttl = options.resultTtlMs ?? 3_600_000;
+
+  const processor = async (job: BullJob, _token?: string, signal?: AbortSignal): Promise<ReturnValue> => {
+    const d = JobDataSchema.safeParse(job.data);
+    if (!d.success) throw new UnrecoverableError(JSON.stringify({ code: 'INTERNAL', message: `job ${job.id}: unreadable job data (format ${FORMAT_VERSION} expected)` }));
+    const abort = signal ?? new AbortController().signal;
+    try {
+      const result = await runSegmentJob(d.data.request, options, {
+        signal: abort,
+        onProgress: (progress) => {
+          job.updateProgress({ v: FORMAT_VERSION, progress }).catch(() => {});
+        },
+      });
+      const key = resultKey(names, job.id!);
+      await redis.set(key, Buffer.from(result.seg.buffer, result.seg.byteOffset, result.seg.byteLength), 'PX', ttl);
+      const { seg: _seg, ...rest } = result;
+      return { v: FORMAT_VERSION, resultKey: key, result: rest };
+    } catch (e) {
+      if (isAbortError(e, abort)) throw new UnrecoverableError(JSON.stringify({ code: 'INTERNAL', message: 'cancelled' }));
+      const err = toJobError(e);
+      log(`job ${job.id}: ${err.code}: ${err.message}`);
+      throw new UnrecoverableError(JSON.stringify({ code: err.code, message: err.message }));
+    }
+  };
+
+  const worker = new Worker(names.queueName, processor, {
+    connection: connectionOptions(options.url),
+    prefix: names.prefix,
+    concurrency: options.concurrency ?? 1,
+    lockDuration: options.lockDurationMs ?? 30_000,
+    stalledInterval: options.stalledIntervalMs ?? 30_000,
+    maxStalledCount: options.maxStalledCount ?? 1,
+    autorun: false,
+  });
+  worker.on('error', (e) => log(`redis worker: ${e.message}`));
+  await subscriber.subscribe(cancelChannel(names));
+  subscriber.on('message', (_channel: string, jobId: string) => {
+    if (worker.cancelJob(jobId, 'cancelled by the client')) log(`job ${jobId}: cancelled`);
+  });
+  void worker.run();
+  await worker.waitUntilReady();
+  return {
+    worker,
+    close: async (force = false) => {
+      if (force) worker.cancelAllJobs('worker shutting down');
+      await worker.close(force);
+      await Promise.allSettled([subscriber.quit(), redis.quit()]);
+    },
+  };
+}
