@@ -144,7 +144,7 @@ export function getBbox(
  * case of `fullShape`: copies the bbox into `out` at `outOffset`, `padValue` where the bbox leaves the case.
  */
 export function cropAndPad<T extends Float32Array | Int16Array | Int8Array>(
-  src: ArrayLike<number>,
+  src: Float32Array | Int16Array | Int8Array | Uint8Array | Int32Array,
   channels: number,
   fullShape: readonly number[],
   z0: number,
@@ -175,7 +175,8 @@ export function cropAndPad<T extends Float32Array | Int16Array | Int8Array>(
         const srow = ((c * nzHeld + zl) * ny + y) * nx;
         const before = x0 - lbs[2];
         if (before > 0) out.fill(padValue, orow, orow + before);
-        for (let x = x0; x < x1; x++) out[orow + (x - lbs[2])] = src[srow + x];
+        // typed-array set converts between element types (int8 seg → int16)
+        out.set(src.subarray(srow + x0, srow + x1), orow + (x0 - lbs[2]));
         const after = lbs[2] + px - x1;
         if (after > 0) out.fill(padValue, orow + px - after, orow + px);
       }
