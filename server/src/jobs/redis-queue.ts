@@ -94,10 +94,21 @@ function parseFailure(reason: string | undefined): { code: JobErrorCode; message
   return { code: 'INTERNAL', message: reason || 'the job failed' };
 }
 
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
+  ]);
+}
+
 // ───────────────────────────── producer ─────────────────────────────
 
 export interface RedisQueueOptions {
-  url: string;
+  /** redis://[user:password@]host:port[/db] (NNSEG_REDIS_URL) */
+  url?: string;
+  /** alias of `url` */
+  redisUrl?: string;
   queueName?: string;
   /** key prefix (default "nnseg"; BullMQ's keys use it too) */
   prefix?: string;
@@ -107,6 +118,8 @@ export interface RedisQueueOptions {
   maxJobsPerSession?: number;
   /** finished jobs kept in Redis (default 1000) */
   keepEndedJobs?: number;
+  /** give up connecting after this long (default 10 s) */
+  connectTimeoutMs?: number;
   /** keep the spooled series of a job cancelled while waiting (the workers' option for the others) */
   retainSeries?: boolean;
   log?: (line: string) => void;
@@ -141,16 +154,19 @@ export class RedisQueue implements JobQueue {
   }
 
   static async create(options: RedisQueueOptions): Promise<RedisQueue> {
+    const url = options.url ?? options.redisUrl;
+    if (!url) throw new JobError('INTERNAL', 'the Redis queue needs a Redis URL (NNSEG_REDIS_URL)');
+    options = { ...options, url };
     const names = { queueName: options.queueName ?? DEFAULT_QUEUE_NAME, prefix: options.prefix ?? 'nnseg' };
-    const connection = connectionOptions(options.url);
-    const redis = new Redis(options.url, { maxRetriesPerRequest: null });
+    const connection = connectionOptions(url);
+    const redis = new Redis(url, { maxRetriesPerRequest: null });
     const queue = new Queue(names.queueName, { connection, prefix: names.prefix });
     const events = new QueueEvents(names.queueName, { connection, prefix: names.prefix });
     try {
-      await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), redis.ping()]);
+      await withTimeout(Promise.all([queue.waitUntilReady(), events.waitUntilReady(), redis.ping()]), options.connectTimeoutMs ?? 10_000);
     } catch (e) {
       await Promise.allSettled([queue.close(), events.close(), redis.quit()]);
-      throw new JobError('INTERNAL', `cannot reach Redis at ${options.url.replace(/\/\/[^@/]*@/, '//***@')}: ${(e as Error).message}`, { cause: e });
+      throw new JobError('INTERNAL', `cannot reach Redis at ${url.replace(/\/\/[^@/]*@/, '//***@')}: ${(e as Error).message}`, { cause: e });
     }
     const q = new RedisQueue(options, names, queue, events, redis);
     q.listen();
@@ -401,6 +417,8 @@ export interface RedisWorkerOptions extends JobRunnerOptions {
   maxStalledCount?: number;
   /** how long the SEG bytes stay in Redis (default 1 h) */
   resultTtlMs?: number;
+  /** give up connecting after this long (default 10 s) */
+  connectTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -450,12 +468,17 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     autorun: false,
   });
   worker.on('error', (e) => log(`redis worker: ${e.message}`));
-  await subscriber.subscribe(cancelChannel(names));
   subscriber.on('message', (_channel: string, jobId: string) => {
     if (worker.cancelJob(jobId, 'cancelled by the client')) log(`job ${jobId}: cancelled`);
   });
   void worker.run();
-  await worker.waitUntilReady();
+  try {
+    await withTimeout(Promise.all([worker.waitUntilReady(), subscriber.subscribe(cancelChannel(names))]), options.connectTimeoutMs ?? 10_000);
+  } catch (e) {
+    await worker.close(true).catch(() => {});
+    await Promise.allSettled([subscriber.quit(), redis.quit()]);
+    throw new JobError('INTERNAL', `cannot reach Redis at ${options.url.replace(/\/\/[^@/]*@/, '//***@')}: ${(e as Error).message}`, { cause: e });
+  }
   return {
     worker,
     close: async (force = false) => {

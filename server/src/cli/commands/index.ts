@@ -8,8 +8,9 @@ import { register as importModel } from './import-model.js';
 import { register as predict } from './predict.js';
 import { register as ensemble } from './ensemble.js';
 import { register as serve } from './serve.js';
+import { register as worker } from './worker.js';
 
 /** Every subcommand module exports one `register(program)`; add new ones here. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, dicomToNifti, niftiToSeg, segToNifti, importModel, predict, ensemble, serve];
+export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, dicomToNifti, niftiToSeg, segToNifti, importModel, predict, ensemble, serve, worker];
