@@ -21,6 +21,8 @@ export interface PhantomDatasetOptions {
   lesion?: boolean;
   /** case id prefix; default "phantom" */
   prefix?: string;
+  /** called after each case with the number written so far */
+  onCase?: (done: number) => void;
 }
 
 export interface PhantomDatasetResult {
@@ -43,6 +45,7 @@ export async function writePhantomDataset(folder: string, o: PhantomDatasetOptio
     await writeImage(p.image, join(folder, 'imagesTr', `${id}_0000.nii.gz`));
     await writeImage(p.label, join(folder, 'labelsTr', `${id}.nii.gz`));
     caseIds.push(id);
+    o.onCase?.(i + 1);
   }
   const datasetJson = {
     name: o.name ?? 'Phantom',

@@ -9,8 +9,9 @@ import { register as predict } from './predict.js';
 import { register as ensemble } from './ensemble.js';
 import { register as serve } from './serve.js';
 import { register as worker } from './worker.js';
+import { register as phantom } from './phantom.js';
 
 /** Every subcommand module exports one `register(program)`; add new ones here. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, dicomToNifti, niftiToSeg, segToNifti, importModel, predict, ensemble, serve, worker];
+export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, dicomToNifti, niftiToSeg, segToNifti, importModel, predict, ensemble, serve, worker, phantom];
