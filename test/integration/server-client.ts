@@ -146,7 +146,7 @@ export async function pushInstances(
   status: UploadStatusMessage,
   o: { chunkBytes?: number; log?: PushLog; stopAfterBytes?: number } = {},
 ): Promise<void> {
-  const chunkBytes = o.chunkBytes ?? 256 * 1024;
+  const chunkBytes = o.chunkBytes ?? 64 * 1024;
   let sent = 0;
   let acked = 0;
   let lastAckTotal = status.instances.reduce((s, i) => s + i.received, 0);

@@ -226,7 +226,7 @@ export const QueuedSchema = z.strictObject({
   requestId: id.optional(),
   uploadId: uuid.optional(),
   jobId: id,
-  /** 0 = next to run */
+  /** 1 = next to run (0 is allowed for "starting now") */
   position: z.number().int().nonnegative(),
 });
 
