@@ -6,7 +6,7 @@
  *   SpatialTransform (p_rotation 0.2, rotation_for_DA; p_scaling 0.2, scale 0.7–1.4 same on all axes;
  *     p_elastic_deform 0; centre crop of the final patch; dummy 2D: in-plane per slice)
  *   GaussianNoise p 0.1 (σ ~ U(0, 0.1), one σ for all channels)
- *   GaussianBlur p 0.2 (per channel p 0.5, σ ~ U(0.5, 1) per axis)
+ *   GaussianBlur p 0.2 (per channel p 0.5, σ ~ U(0.5, 1) per axis, z included for dummy 2D)
  *   MultiplicativeBrightness p 0.15 (BGContrast(0.75, 1.25) per channel)
  *   Contrast p 0.15 (BGContrast(0.75, 1.25), preserve range, per channel)
  *   SimulateLowResolution p 0.25 (per channel p 0.5, zoom U(0.5, 1) same on all axes, nearest down,
@@ -614,7 +614,8 @@ export function augmentSample(
   if (rng.random() < p.pBlur)
     for (let c = 0; c < channels; c++) {
       if (rng.random() >= 0.5) continue;
-      const sig = [0, 1, 2].map((d) => (d === 0 && inPlane ? 0 : rng.uniform(p.blurSigma[0], p.blurSigma[1])));
+      // nnU-Net blurs after Convert2DTo3D, so dummy-2D patches are blurred along z too; 2D patches have no z
+      const sig = [0, 1, 2].map((d) => (d === 0 && patchIs2d ? 0 : rng.uniform(p.blurSigma[0], p.blurSigma[1])));
       gaussianFilter(img.subarray(c * n, (c + 1) * n), patch, sig);
     }
   if (rng.random() < p.pBrightness) for (let c = 0; c < channels; c++) brightness(img, c * n, n, sampleBgContrast(p.brightness, rng));
