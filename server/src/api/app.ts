@@ -12,7 +12,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { WebSocketServer } from 'ws';
 import type { ServerConfig } from '../config/server-config.js';
 import type { JobQueue } from '../jobs/types.js';
-import type { ModelStore } from '../models/model-store.js';
+import { MODEL_NAME_PATTERN, type ModelStore } from '../models/model-store.js';
 import { Authenticator, originAllowed, roleAllows, tokenFromRequest, type Principal } from './auth.js';
 import { Hub, stderrLogger, type Logger } from './hub.js';
 import { ApiMetrics } from './metrics.js';
@@ -161,6 +161,12 @@ export function createApp(deps: AppDeps): ApiServer {
       req.resume();
       return;
     }
+    const name = typeof req.query.name === 'string' ? req.query.name : undefined;
+    if (name !== undefined && !MODEL_NAME_PATTERN.test(name)) {
+      sendError(res, 400, 'BAD_MODEL', `"${name.slice(0, 130)}" is not a valid model name (letters, digits, . _ -)`);
+      req.resume();
+      return;
+    }
     const file = join(importFolder, `${randomUUID()}.zip`);
     const out = createWriteStream(file);
     let bytes = 0;
@@ -188,7 +194,6 @@ export function createApp(deps: AppDeps): ApiServer {
         abort(400, 'BAD_MODEL', 'empty request body: send the model zip as the body');
         return;
       }
-      const name = typeof req.query.name === 'string' ? req.query.name : undefined;
       const replace = req.query.replace === 'true' || req.query.replace === '1';
       const t0 = Date.now();
       store
