@@ -19,6 +19,7 @@
  * random stream differs from torch's while the distributions match.
  */
 import type { Rng } from './rng.js';
+import { roundHalfEven } from './sampling.js';
 
 export interface AugmentationParams {
   /** rotation range in radians for each angle, nnU-Net's rotation_for_DA */
@@ -359,9 +360,13 @@ function cropInto(src: Float32Array | Int16Array, srcOff: number, shape: readonl
 
 // ───────────────────────────── intensity ─────────────────────────────
 
-/** GaussianNoiseTransform: adds N(0, σ²) to every channel (σ shared across channels). */
-export function gaussianNoise(image: Float32Array, sigma: number, rng: Rng): void {
+/**
+ * GaussianNoiseTransform with nnU-Net's synchronize_channels=True: one σ and one noise field, added to
+ * every channel (bgv2 expands a (1, ...) field over the channels).
+ */
+export function gaussianNoise(image: Float32Array, channels: number, sigma: number, rng: Rng): void {
   if (sigma === 0) return;
+  const n = image.length / channels;
   // a fast xorshift stream seeded from the pipeline's generator (MT draws per voxel would dominate)
   let st = rng.nextSeed() | 1;
   const u = () => {
@@ -370,21 +375,30 @@ export function gaussianNoise(image: Float32Array, sigma: number, rng: Rng): voi
     st ^= st << 5;
     return ((st >>> 0) + 0.5) / 4294967296;
   };
-  for (let i = 0; i < image.length; i += 2) {
+  const add = (i: number, v: number) => {
+    for (let c = 0; c < channels; c++) image[c * n + i] += v;
+  };
+  for (let i = 0; i < n; i += 2) {
     // Box–Muller: two normals per pair of uniforms
     const r = sigma * Math.sqrt(-2 * Math.log(u()));
     const t = 2 * Math.PI * u();
-    image[i] += r * Math.cos(t);
-    if (i + 1 < image.length) image[i + 1] += r * Math.sin(t);
+    add(i, r * Math.cos(t));
+    if (i + 1 < n) add(i + 1, r * Math.sin(t));
   }
 }
 
-/** Normalised 1D Gaussian kernel, radius int(4σ + 0.5) (scipy's truncate = 4). */
-export function gaussianKernel(sigma: number): Float64Array {
-  const r = Math.max(1, Math.floor(4 * sigma + 0.5));
-  const k = new Float64Array(2 * r + 1);
+/**
+ * bgv2 `_build_kernel` as `blur_dimension` calls it (truncate 6): size = nearest odd to 6σ + 0.5 (Python
+ * rounding), taps at -(size-1)/2 … (size-1)/2, normalised.
+ */
+export function gaussianKernel(sigma: number, truncate = 6): Float64Array {
+  const n = sigma * truncate + 0.5;
+  const rounded = roundHalfEven(n);
+  const size = Math.max(1, rounded % 2 === 1 ? rounded : n - rounded >= 0 ? rounded + 1 : rounded - 1);
+  const r = (size - 1) / 2;
+  const k = new Float64Array(size);
   let s = 0;
-  for (let i = -r; i <= r; i++) s += k[i + r] = Math.exp((-0.5 * i * i) / (sigma * sigma));
+  for (let i = -r; i <= r; i++) s += k[i + r] = Math.exp(-0.5 * (i / sigma) ** 2);
   for (let i = 0; i < k.length; i++) k[i] /= s;
   return k;
 }
@@ -610,7 +624,7 @@ export function augmentSample(
   const img = r.image;
   const n = patch[0] * patch[1] * patch[2];
   const inPlane = p.dummy2d || patchIs2d;
-  if (rng.random() < p.pNoise) gaussianNoise(img, rng.uniform(p.noiseStd[0], p.noiseStd[1]), rng);
+  if (rng.random() < p.pNoise) gaussianNoise(img, channels, rng.uniform(p.noiseStd[0], p.noiseStd[1]), rng);
   if (rng.random() < p.pBlur)
     for (let c = 0; c < channels; c++) {
       if (rng.random() >= 0.5) continue;

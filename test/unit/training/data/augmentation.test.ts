@@ -6,6 +6,7 @@ import {
   gamma,
   gaussianFilter,
   gaussianKernel,
+  gaussianNoise,
   mirror,
   nnunetAugmentation,
   removeLabel,
@@ -213,10 +214,12 @@ describe('single transforms', () => {
     expect(b).not.toEqual(ref);
   });
 
-  it('gaussian kernel sums to 1 and a constant volume stays constant', () => {
+  it("gaussian kernel: bgv2's size rule (nearest odd to 6σ + 0.5), sums to 1; a constant volume stays constant", () => {
     const k = gaussianKernel(0.7);
     expect(k.reduce((s, v) => s + v, 0)).toBeCloseTo(1, 12);
-    expect(k.length).toBe(2 * 3 + 1);
+    // 4.7 → 5; 3.5 → round 4 (half to even) → 3; 6.5 → round 6 → 7
+    expect([0.7, 0.5, 1].map((s) => gaussianKernel(s).length)).toEqual([5, 3, 7]);
+    expect(gaussianKernel(1)[3] / gaussianKernel(1)[4]).toBeCloseTo(Math.exp(0.5), 12);
     const v = new Float32Array(4 * 5 * 6).fill(3);
     gaussianFilter(v, [4, 5, 6], [1, 0.5, 0.8]);
     for (const x of v) expect(x).toBeCloseTo(3, 5);
@@ -234,6 +237,17 @@ describe('single transforms', () => {
     expect(r.shape).toEqual([1, 2, 2]);
     expect(Array.from(r.seg)).toEqual([5, 7, 13, 15]);
     expect(downsampleSegForDS(seg, [1, 4, 4], [1, 1, 1]).seg).toBe(seg);
+  });
+
+  it('gaussian noise: the same field on every channel (synchronize_channels), σ as the standard deviation', () => {
+    const n = 20000;
+    const a = new Float32Array(2 * n);
+    gaussianNoise(a, 2, 0.1, new Rng(3));
+    for (let i = 0; i < n; i += 997) expect(a[n + i]).toBe(a[i]);
+    const mean = a.subarray(0, n).reduce((s, v) => s + v, 0) / n;
+    const std = Math.sqrt(a.subarray(0, n).reduce((s, v) => s + (v - mean) ** 2, 0) / n);
+    expect(Math.abs(mean)).toBeLessThan(0.005);
+    expect(std).toBeCloseTo(0.1, 2);
   });
 
   it('removeLabel turns -1 into background and keeps an ignore label', () => {
