@@ -471,7 +471,7 @@ export function contrast(image: Float32Array, off: number, n: number, factor: nu
 
 /**
  * GammaTransform on one channel: optional inversion, x → ((x - min)/range)^γ · range + min, retaining
- * mean and std (p_retain_stats 1): torch's std is the unbiased one, + 1e-8.
+ * mean and std (p_retain_stats 1): torch's unbiased std, the new one clamped to ≥ 1e-7.
  */
 export function gamma(image: Float32Array, off: number, n: number, g: number, invert: boolean): void {
   const sgn = invert ? -1 : 1;
@@ -499,7 +499,7 @@ export function gamma(image: Float32Array, off: number, n: number, g: number, in
   let ss2 = 0;
   for (let i = off; i < off + n; i++) ss2 += (image[i] - m2) ** 2;
   const std2 = Math.sqrt(ss2 / Math.max(1, n - 1));
-  for (let i = off; i < off + n; i++) image[i] = sgn * (((image[i] - m2) / (std2 + 1e-8)) * std + mean);
+  for (let i = off; i < off + n; i++) image[i] = sgn * (((image[i] - m2) * std) / Math.max(std2, 1e-7) + mean);
 }
 
 /** Resizes one (z, y, x) volume: nearest-exact (src = floor((o + 0.5)·in/out)) or linear (align_corners False). */
