@@ -43,12 +43,27 @@ function slabPlanes(ny: number, nx: number): number {
   return Math.max(1, Math.min(64, Math.floor((4 << 20) / Math.max(1, ny * nx))));
 }
 
-/** The segments a model's labels describe (integer labels > 0; 'ignore' is never predicted). */
+/**
+ * The segments a model's labels describe: one per foreground label value the prediction can hold. For a
+ * region-based model the label map holds regions_class_order[i] for region i, where the regions are the
+ * list entries of dataset.json's labels in order (LabelManager), so region i is named by its key.
+ */
 export function segmentDescriptions(card: ModelCard): SegmentDescription[] {
-  return Object.entries(card.labels)
-    .filter(([name, v]) => name !== 'background' && name !== 'ignore' && typeof v === 'number' && v > 0)
-    .sort((a, b) => (a[1] as number) - (b[1] as number))
-    .map(([name, v]) => describeSegment(v as number, name, { name: `nnseg ${card.name}`, version: card.importedAt }));
+  const entries = Object.entries(card.labels).filter(([name]) => name !== 'ignore');
+  const hasRegions = entries.some(([, v]) => Array.isArray(v) && v.length > 1);
+  let pairs: [string, number][];
+  if (hasRegions && card.regionsClassOrder) {
+    const order = card.regionsClassOrder;
+    const regions = entries.filter(([, v]) => Array.isArray(v) && !(v.length === 1 && v[0] === 0));
+    pairs = regions.map(([name], i) => [name, order[i]]);
+  } else {
+    pairs = entries.map(([name, v]) => [name, Array.isArray(v) ? v[0] : v]);
+  }
+  const seen = new Set<number>();
+  return pairs
+    .filter(([name, v]) => name !== 'background' && Number.isInteger(v) && v > 0 && !seen.has(v) && (seen.add(v), true))
+    .sort((a, b) => a[1] - b[1])
+    .map(([name, v]) => describeSegment(v, name, { name: `nnseg ${card.name}`, version: card.importedAt }));
 }
 
 /**

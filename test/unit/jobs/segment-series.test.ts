@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { readSeriesFolder } from '../../../server/src/dicom/series-folder.js';
 import { readPart10 } from '../../../server/src/dicom/part10.js';
 import { JobError } from '../../../server/src/jobs/errors.js';
-import { segmentSeries, segmentStatistics } from '../../../server/src/jobs/segment-series.js';
+import { segmentDescriptions, segmentSeries, segmentStatistics } from '../../../server/src/jobs/segment-series.js';
+import type { ModelCard } from '../../../server/src/models/model-card.js';
 import type { JobProgress, PartialLabelmap } from '../../../server/src/jobs/types.js';
 import { LoadedModel } from '../../../server/src/models/loaded-model.js';
 import { validateDicom } from '../../helpers/dicom-validate.js';
@@ -35,6 +36,26 @@ describe('segmentStatistics', () => {
     expect(s[0]).toEqual({ segmentNumber: 1, label: 1, name: 'a', voxelCount: 3, volumeMl: 0.0015, meanIntensity: 50 / 3, minIntensity: -10, maxIntensity: 40 });
     expect(s[1]).toMatchObject({ voxelCount: 1, meanIntensity: 7, minIntensity: 7, maxIntensity: 7 });
     expect(s[2]).toMatchObject({ voxelCount: 0, volumeMl: 0, meanIntensity: null, minIntensity: null, maxIntensity: null });
+  });
+});
+
+describe('segmentDescriptions', () => {
+  const card = (labels: Record<string, number | number[]>, regionsClassOrder: number[] | null = null) =>
+    ({ name: 'm', importedAt: 't', labels, regionsClassOrder }) as unknown as ModelCard;
+  it('names every foreground label, sorted by value, without background and ignore', () => {
+    const d = segmentDescriptions(card({ background: 0, tumor: 2, liver: 1, ignore: 3 }));
+    expect(d.map((x) => [x.labelValue, x.name])).toEqual([
+      [1, 'liver'],
+      [2, 'tumor'],
+    ]);
+  });
+  it('names region i of a region-based model by its key, with the value regions_class_order gives it', () => {
+    const d = segmentDescriptions(card({ background: 0, 'whole tumor': [1, 2, 3], 'tumor core': [2, 3], enhancing: [3] }, [1, 2, 3]));
+    expect(d.map((x) => [x.labelValue, x.name])).toEqual([
+      [1, 'whole tumor'],
+      [2, 'tumor core'],
+      [3, 'enhancing'],
+    ]);
   });
 });
 
