@@ -32,6 +32,8 @@ export interface AppConfigOptions {
   /** WebSocket path or URL of the nnseg server (default '/ws') */
   serverUrl?: string;
   token?: string;
+  /** the server pulls series from the PACS itself (default: `pacs`) */
+  serverReachesPacs?: boolean;
 }
 
 /** The `dataSources` array: local files always; DICOMweb via `/dicom-web` when a PACS is configured. */
@@ -71,7 +73,7 @@ export function buildAppConfig(options: AppConfigOptions = {}): Record<string, u
   const nnseg: NnsegClientConfig = {
     version: APP_CONFIG_VERSION,
     serverUrl: options.serverUrl ?? '/ws',
-    serverReachesPacs: pacs,
+    serverReachesPacs: options.serverReachesPacs ?? pacs,
     ...(options.token !== undefined ? { token: options.token } : {}),
   };
   NnsegClientConfigSchema.parse(nnseg);

@@ -9,7 +9,7 @@ import type { Express, NextFunction, Request, Response } from 'express';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DICOMWEB_PROXY_PATH, EXTENSION_BUNDLE_PATH, MODE_BUNDLE_PATH, renderAppConfig } from './app-config.js';
 
@@ -21,6 +21,8 @@ export interface MountViewerOptions {
   /** WebSocket path/URL of the nnseg server written into app-config.js (default '/ws') */
   serverUrl?: string;
   token?: string;
+  /** the nnseg server can pull series from the same PACS itself (default: true when pacsUrl is given) */
+  serverReachesPacs?: boolean;
   /** built bundles (default `<repo>/extension/dist/nnseg-extension.mjs`, `<repo>/modes/nnseg/dist/nnseg-mode.mjs`) */
   extensionBundle?: string;
   modeBundle?: string;
@@ -53,6 +55,7 @@ export function mountViewer(app: Express, options: MountViewerOptions = {}): voi
     pacs: options.pacsUrl !== undefined,
     ...(options.serverUrl !== undefined ? { serverUrl: options.serverUrl } : {}),
     ...(options.token !== undefined ? { token: options.token } : {}),
+    ...(options.serverReachesPacs !== undefined ? { serverReachesPacs: options.serverReachesPacs } : {}),
   });
 
   app.use((_req: Request, res: Response, next: NextFunction) => {
@@ -72,7 +75,8 @@ export function mountViewer(app: Express, options: MountViewerOptions = {}): voi
       return;
     }
     // Always revalidate: the bundle changes with every build and has no hash in its name.
-    res.sendFile(file, { headers: { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-cache' } });
+    // `root` + relative name: `send` refuses absolute paths with dot-folders (the cache is `.cache/ohif`)
+    res.sendFile(basename(file), { root: dirname(file), headers: { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-cache' } });
   };
   app.get(EXTENSION_BUNDLE_PATH, sendBundle(extensionBundle));
   app.get(MODE_BUNDLE_PATH, sendBundle(modeBundle));
@@ -84,12 +88,11 @@ export function mountViewer(app: Express, options: MountViewerOptions = {}): voi
   app.use(express.static(viewerRoot, { index: 'index.html', fallthrough: true }));
 
   // SPA fallback: client-side routes (/viewer, /segmentation, /nnseg, /local, …) get index.html.
-  const indexHtml = join(viewerRoot, 'index.html');
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
     if (NON_SPA_PREFIXES.some((p) => req.path === p || req.path.startsWith(`${p}/`))) return next();
     if (!req.accepts('html')) return next();
-    res.sendFile(indexHtml);
+    res.sendFile('index.html', { root: viewerRoot });
   });
 }
 

@@ -46,13 +46,13 @@ describe('mountViewer', () => {
 
   beforeAll(async () => {
     tmp = makeTempDir();
-    const root = join(tmp.dir, 'ohif');
+    const root = join(tmp.dir, '.cache', 'ohif'); // a dot-folder, like the real cache
     mkdirSync(join(root, 'assets'), { recursive: true });
     writeFileSync(join(root, 'index.html'), '<html>OHIF</html>');
     writeFileSync(join(root, 'app.bundle.js'), 'console.log(1)');
     writeFileSync(join(root, 'app-config.js'), 'window.config = "stock";');
-    mkdirSync(join(tmp.dir, 'ext'));
-    writeFileSync(join(tmp.dir, 'ext', 'e.mjs'), 'export default { id: "x" };');
+    mkdirSync(join(tmp.dir, '.cache', 'ext'), { recursive: true });
+    writeFileSync(join(tmp.dir, '.cache', 'ext', 'e.mjs'), 'export default { id: "x" };');
 
     // A fake PACS: echoes what it got and streams a 5 MB body in chunks.
     pacs = http.createServer((req, res) => {
@@ -81,7 +81,7 @@ describe('mountViewer', () => {
     pacsUrl = `${await listen(pacs)}/dicom-web`;
 
     const e = express();
-    mountViewer(e, { pacsUrl, viewerRoot: root, extensionBundle: join(tmp.dir, 'ext', 'e.mjs'), modeBundle: join(tmp.dir, 'ext', 'missing.mjs') });
+    mountViewer(e, { pacsUrl, viewerRoot: root, extensionBundle: join(tmp.dir, '.cache', 'ext', 'e.mjs'), modeBundle: join(tmp.dir, '.cache', 'ext', 'missing.mjs') });
     // an API route added after the viewer (the SPA fallback must not shadow it)
     e.get('/api/health', (_req, res) => {
       res.json({ ok: true });
@@ -150,7 +150,7 @@ describe('mountViewer', () => {
 
   it('answers 502 naming the PACS when it is unreachable', async () => {
     const e = express();
-    mountViewer(e, { pacsUrl: 'http://127.0.0.1:1/dicom-web', viewerRoot: join(tmp.dir, 'ohif') });
+    mountViewer(e, { pacsUrl: 'http://127.0.0.1:1/dicom-web', viewerRoot: join(tmp.dir, '.cache', 'ohif') });
     const s = http.createServer(e);
     const b = await listen(s);
     const r = await fetch(`${b}/dicom-web/studies`);
