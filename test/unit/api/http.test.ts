@@ -15,6 +15,10 @@ let modelFolder: string;
 const get = (path: string, token?: string, headers: Record<string, string> = {}) =>
   fetch(`${srv.url}${path}`, { headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers } });
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked by the assertions
+type Json = any;
+const json = async (r: Response | Promise<Response>): Promise<Json> => (await r).json();
+
 function zipFolder(folder: string): Uint8Array {
   const files: Record<string, Uint8Array> = {};
   const walk = (d: string) => {
@@ -41,14 +45,14 @@ describe('HTTP API', () => {
   it('GET /health needs no token', async () => {
     const r = await get('/health');
     expect(r.status).toBe(200);
-    expect(await r.json()).toMatchObject({ status: 'ok', protocolVersion: 1, jobs: { queued: 0, running: 0 } });
+    expect(await json(r)).toMatchObject({ status: 'ok', protocolVersion: 1, jobs: { queued: 0, running: 0 } });
   });
 
   it('GET /api/models and /api/models/:name', async () => {
-    const list = await (await get('/api/models', TOKENS.viewer)).json();
+    const list = await json(get('/api/models', TOKENS.viewer));
     expect(list.models.map((m: { name: string }) => m.name)).toEqual([model]);
     expect(list.broken).toEqual([]);
-    const card = await (await get(`/api/models/${model}`, TOKENS.viewer)).json();
+    const card = await json(get(`/api/models/${model}`, TOKENS.viewer));
     expect(card).toMatchObject({ formatVersion: 1, name: model, channelNames: { '0': 'CT' } });
   });
 
@@ -58,10 +62,10 @@ describe('HTTP API', () => {
     client.send({ type: 'segment', requestId: 'q', series: { kind: 'push', manifest: { instances: manifestOf(files) } }, options: { model } });
     await pushInstances(client, files, await client.next('uploadStatus'));
     const { jobId } = await client.next('queued');
-    expect((await (await get('/api/jobs', TOKENS.viewer)).json()).jobs.map((j: { id: string }) => j.id)).toEqual([jobId]);
-    expect((await (await get('/api/jobs', TOKENS.annotator)).json()).jobs).toEqual([]);
-    expect((await (await get('/api/jobs', TOKENS.admin)).json()).jobs).toHaveLength(1);
-    expect(await (await get(`/api/jobs/${jobId}`, TOKENS.viewer)).json()).toMatchObject({ id: jobId, state: 'queued', owner: 'reader-1' });
+    expect((await json(get('/api/jobs', TOKENS.viewer))).jobs.map((j: { id: string }) => j.id)).toEqual([jobId]);
+    expect((await json(get('/api/jobs', TOKENS.annotator))).jobs).toEqual([]);
+    expect((await json(get('/api/jobs', TOKENS.admin))).jobs).toHaveLength(1);
+    expect(await json(get(`/api/jobs/${jobId}`, TOKENS.viewer))).toMatchObject({ id: jobId, state: 'queued', owner: 'reader-1' });
     expect((await get(`/api/jobs/${jobId}`, TOKENS.annotator)).status).toBe(404);
     const metrics = await (await get('/metrics')).text();
     expect(metrics).toContain('nnseg_jobs{state="queued"} 1');
@@ -74,7 +78,7 @@ describe('HTTP API', () => {
   });
 
   it('GET /openapi.json describes every route', async () => {
-    const doc = await (await get('/openapi.json')).json();
+    const doc = await json(get('/openapi.json'));
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(['/api/jobs', '/api/jobs/{id}', '/api/models', '/api/models/import', '/api/models/{name}', '/health', '/metrics', '/openapi.json', '/ws']);
     expect(doc.paths['/api/models/{name}'].delete.responses['403']).toBeDefined();
@@ -95,14 +99,14 @@ describe('HTTP API', () => {
   it('admin imports a model zip (streamed) and deletes it', async () => {
     const zip = zipFolder(modelFolder);
     const r = await fetch(`${srv.url}/api/models/import?name=copy-1`, { method: 'POST', headers: { Authorization: `Bearer ${TOKENS.admin}`, 'Content-Type': 'application/zip' }, body: zip });
-    const body = await r.json();
+    const body: Json = await r.json();
     expect(r.status).toBe(201);
     expect(body.model).toMatchObject({ name: 'copy-1', source: { kind: 'zip' } });
-    expect((await (await get('/api/models', TOKENS.viewer)).json()).models.map((m: { name: string }) => m.name)).toEqual(['copy-1', model]);
+    expect((await json(get('/api/models', TOKENS.viewer))).models.map((m: { name: string }) => m.name)).toEqual(['copy-1', model]);
     // same name again without replace: refused, the stored one untouched
     const again = await fetch(`${srv.url}/api/models/import?name=copy-1`, { method: 'POST', headers: { Authorization: `Bearer ${TOKENS.admin}` }, body: zip });
     expect(again.status).toBe(400);
-    expect((await again.json()).error.message).toMatch(/already stored/);
+    expect(((await again.json()) as Json).error.message).toMatch(/already stored/);
     const del = await fetch(`${srv.url}/api/models/copy-1`, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKENS.admin}` } });
     expect(del.status).toBe(204);
     expect((await get('/api/models/copy-1', TOKENS.viewer)).status).toBe(404);
