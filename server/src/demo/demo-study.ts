@@ -5,9 +5,10 @@
  * the same seed gives the same study, byte for byte.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import dcmjs from 'dcmjs';
+import { z } from 'zod';
 import '../dicom/part10.js'; // silences dcmjs logging
 import type { Vec3 } from '../imaging/volume.js';
 import { generatePhantom, type Phantom } from './phantom.js';
@@ -153,4 +154,66 @@ export function writePhantomSeries(folder: string, seed: number, o: PhantomSerie
   });
   const { instances: _instances, ...rest } = s;
   return { ...rest, files };
+}
+
+/** The seed of the study `npm start` shows (its model is trained on phantoms of other seeds). */
+export const DEMO_STUDY_SEED = 20240115;
+export const DEMO_MANIFEST = 'demo-study.json';
+
+/** `demo-study.json`, written beside the series so a later start can tell whether the folder is current. */
+export const DemoManifestSchema = z.object({
+  format: z.literal('nnseg-demo-study'),
+  version: z.literal(1),
+  seed: z.number().int(),
+  shape: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
+  spacing: z.tuple([z.number(), z.number(), z.number()]),
+  lesion: z.boolean(),
+  studyInstanceUID: z.string(),
+  seriesInstanceUID: z.string(),
+  files: z.array(z.string()),
+});
+export type DemoManifest = z.infer<typeof DemoManifestSchema>;
+
+/**
+ * Writes the demo study into `folder` unless the folder already holds it (same manifest, every file
+ * present); returns the manifest and whether anything was written.
+ */
+export function ensureDemoStudy(folder: string, o: PhantomSeriesOptions & { seed?: number } = {}): { manifest: DemoManifest; written: boolean } {
+  const seed = o.seed ?? DEMO_STUDY_SEED;
+  const shape = o.shape ?? [48, 128, 128];
+  const spacing = o.spacing ?? [3, 2.5, 2.5];
+  const lesion = o.lesion ?? false;
+  const manifestPath = join(folder, DEMO_MANIFEST);
+  if (existsSync(manifestPath)) {
+    const r = DemoManifestSchema.safeParse((() => {
+      try {
+        return JSON.parse(readFileSync(manifestPath, 'utf8')) as unknown;
+      } catch {
+        return undefined;
+      }
+    })());
+    if (
+      r.success &&
+      r.data.seed === seed &&
+      r.data.shape.join() === shape.join() &&
+      r.data.spacing.join() === spacing.join() &&
+      r.data.lesion === lesion &&
+      r.data.files.every((f) => existsSync(join(folder, f)))
+    )
+      return { manifest: r.data, written: false };
+  }
+  const w = writePhantomSeries(folder, seed, { ...o, shape, spacing, lesion });
+  const manifest: DemoManifest = {
+    format: 'nnseg-demo-study',
+    version: 1,
+    seed,
+    shape: [...shape],
+    spacing: [...spacing],
+    lesion,
+    studyInstanceUID: w.studyInstanceUID,
+    seriesInstanceUID: w.seriesInstanceUID,
+    files: w.files.map((f) => f.slice(folder.length + 1)),
+  };
+  writeFileSync(manifestPath, JSON.stringify(manifest, null, 2));
+  return { manifest, written: true };
 }

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import dcmjs from 'dcmjs';
-import { derivedUid, phantomSeriesInstances, writePhantomSeries, CT_IMAGE_STORAGE } from '../../../server/src/demo/demo-study.js';
+import { DEMO_STUDY_SEED, derivedUid, ensureDemoStudy, phantomSeriesInstances, writePhantomSeries, CT_IMAGE_STORAGE } from '../../../server/src/demo/demo-study.js';
 import { writePhantomDataset } from '../../../server/src/demo/phantom-dataset.js';
 import { readImage } from '../../../server/src/io/image-file.js';
 import { validateDicom } from '../../helpers/dicom-validate.js';
@@ -41,9 +41,12 @@ describe('phantom DICOM series', () => {
     }
   });
 
-  it('passes dciodvfy with no errors', () => {
-    const r = validateDicom(s.instances[0]);
-    expect(r.errors).toEqual([]);
+  it('passes dciodvfy with no errors and no warnings', () => {
+    for (const bytes of [s.instances[0], s.instances[3]]) {
+      const r = validateDicom(bytes);
+      expect(r.errors).toEqual([]);
+      expect(r.warnings).toEqual([]);
+    }
   });
 
   it('writePhantomSeries writes one file per slice', () => {
@@ -77,6 +80,29 @@ describe('writePhantomDataset', () => {
       expect(lab.origin).toEqual(img.origin);
       expect(Math.min(...img.data)).toBeLessThan(-900);
       expect(Math.max(...lab.data)).toBe(2);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('ensureDemoStudy', () => {
+  it('writes the study once, then recognises it; rewrites a damaged folder', () => {
+    const { dir, cleanup } = makeTempDir('demo-study-');
+    try {
+      const folder = join(dir, 'demo');
+      const a = ensureDemoStudy(folder, { shape: [3, 16, 16] });
+      expect(a.written).toBe(true);
+      expect(a.manifest.files).toEqual(['IM00001.dcm', 'IM00002.dcm', 'IM00003.dcm']);
+      expect(a.manifest.seed).toBe(DEMO_STUDY_SEED);
+      const b = ensureDemoStudy(folder, { shape: [3, 16, 16] });
+      expect(b.written).toBe(false);
+      expect(b.manifest).toEqual(a.manifest);
+      rmSync(join(folder, 'IM00002.dcm'));
+      const c = ensureDemoStudy(folder, { shape: [3, 16, 16] });
+      expect(c.written).toBe(true);
+      expect(c.manifest.studyInstanceUID).toBe(a.manifest.studyInstanceUID);
+      expect(ensureDemoStudy(folder, { shape: [4, 16, 16] }).written).toBe(true);
     } finally {
       cleanup();
     }
