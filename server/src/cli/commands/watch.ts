@@ -48,14 +48,10 @@ export function register(program: Command): void {
         log: (line: string) => log(line),
       };
       const redisUrl = o.redis ?? process.env.NNSEG_REDIS_URL;
-      let queue: JobQueue;
-      if (redisUrl) {
-        const createRedisQueue = (jobs as Record<string, unknown>).createRedisQueue as ((options: Record<string, unknown>) => Promise<JobQueue>) | undefined;
-        if (!createRedisQueue) throw new Error('--redis / NNSEG_REDIS_URL given but this build has no Redis queue (createRedisQueue)');
-        queue = await createRedisQueue({ ...common, redisUrl, connection: redisUrl });
-      } else {
-        queue = jobs.createInProcessQueue({ ...common, journalPath: join(workDir, 'jobs.jsonl') });
-      }
+      // with Redis the jobs run in `nnseg worker` processes (they fetch the series from the PACS themselves)
+      const queue: JobQueue = redisUrl
+        ? await jobs.createRedisQueue({ url: redisUrl, registry, log: common.log })
+        : jobs.createInProcessQueue({ ...common, journalPath: join(workDir, 'jobs.jsonl') });
       const watcher = await PacsWatcher.create({ config, queue, client, log });
       log(`watching ${config.dicomWeb.url} (${watcher.discovery.source}), ledger ${config.ledger}, ${config.rules.length} rule(s)`);
 
