@@ -5,8 +5,11 @@
  *  - network time ÷ compute floor, where the floor = network FLOPs of all tiles ÷ the onnxruntime GFLOP/s
  *    measured on one warm patch in this same run;
  *  - total ÷ network time (goal ≤ 1.3).
- * Env: BENCH_PATCH (default 128, cube edge), BENCH_TTA=1 for mirroring (8× the network calls),
- * BENCH_THREADS (onnxruntime intra-op threads).
+ * Env: BENCH_PATCH (default 128: a cube edge, or z,y,x), BENCH_TTA=1 for mirroring (8× the network calls),
+ * BENCH_THREADS (onnxruntime intra-op threads), BENCH_SHAPE (z,y,x, default 128,256,256),
+ * BENCH_FEATURES (features per stage, default 32,64,128,256,320,320).
+ * Memory check (issue: a 512×512×600 CT ≤ 6 GB RSS; memory does not depend on the network's width, so a
+ * narrow one keeps it quick): BENCH_SHAPE=600,512,512 BENCH_FEATURES=4,8,16,32 BENCH_PATCH=64,128,128.
  * Run: `npm run build && npm run bench -- predict`.
  */
 import { buildOnnxModel } from '../server/src/engines/onnx/graph.js';
@@ -18,13 +21,14 @@ import { computeFlops } from '../server/src/nnunet/network/flops.js';
 import { networkSpecFromPlans } from '../server/src/nnunet/network/from-plans.js';
 import { parsePreprocessingPlans } from '../server/src/nnunet/preprocessing/default-preprocessor.js';
 
-const edge = Number(process.env.BENCH_PATCH ?? 128);
-const patch = [edge, edge, edge];
-const shape: Vec3 = [128, 256, 256];
+const list = (v: string) => v.split(',').map(Number);
+const patchEnv = list(process.env.BENCH_PATCH ?? '128');
+const patch = patchEnv.length === 1 ? [patchEnv[0], patchEnv[0], patchEnv[0]] : patchEnv;
+const shape = list(process.env.BENCH_SHAPE ?? '128,256,256') as Vec3;
 const threads = process.env.BENCH_THREADS ? Number(process.env.BENCH_THREADS) : undefined;
 const tta = process.env.BENCH_TTA === '1';
-const nStages = 6;
-const features = [32, 64, 128, 256, 320, 320];
+const features = list(process.env.BENCH_FEATURES ?? '32,64,128,256,320,320');
+const nStages = features.length;
 
 const plansRaw = {
   dataset_name: 'Dataset999_Bench',
@@ -87,7 +91,7 @@ const data = new Float32Array(n);
 for (let k = 0, v = 0; k < shape[0]; k++)
   for (let j = 0; j < shape[1]; j++)
     for (let i = 0; i < shape[2]; i++, v++) {
-      const fx = (i - 128) / 110, fy = (j - 128) / 90;
+      const fx = (i - shape[2] / 2) / (shape[2] * 0.43), fy = (j - shape[1] / 2) / (shape[1] * 0.35);
       data[v] = fx * fx + fy * fy < 1 ? 40 + rnd() * 200 : -1000;
     }
 const image: Volume = { data, shape, spacing: [1, 1, 1], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] };
@@ -116,4 +120,5 @@ console.log(`onnxruntime peak on one warm patch: ${gflops.toFixed(1)} GFLOP/s ($
 console.log(`preprocess ${tm.preprocessing.toFixed(2)} s | network ${tm.predicting.toFixed(2)} s | export ${tm.exporting.toFixed(2)} s | postprocess ${tm.postprocessing.toFixed(2)} s | total ${total.toFixed(2)} s`);
 console.log(`network time / compute floor: ${(tm.predicting / floor).toFixed(2)}`);
 console.log(`total / network time: ${(total / tm.predicting).toFixed(2)} (goal ≤ 1.3)`);
-console.log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+const rssMB = process.resourceUsage().maxRSS / 1024;
+console.log(`peak RSS ${rssMB.toFixed(0)} MB = ${(rssMB / ((n * 4) / 2 ** 20)).toFixed(2)}× the case as float32 (${((n * 4) / 2 ** 20).toFixed(0)} MB), ${datasetJson.labels ? Object.keys(datasetJson.labels).length : 0} classes`);

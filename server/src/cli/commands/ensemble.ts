@@ -55,7 +55,7 @@ export function register(program: Command): void {
           if (shape && p.shape.join() !== shape.join())
             throw new Error(`${path}: shape [${p.shape.join(', ')}] differs from [${shape.join(', ')}] in ${o.input[0]}`);
           shape = p.shape;
-          mean.add(p.data);
+          mean.add(p.data, { consume: true });
         }
         const probabilities = mean.mean();
         const geometry = readPredictionGeometry(join(o.input[0], `${caseId}.pkl`));

@@ -15,9 +15,14 @@ export class MeanAccumulator {
   private sum: Float32Array | null = null;
   private count = 0;
 
-  add(values: Float32Array): void {
+  /**
+   * `consume`: the caller hands the array over (it is not used afterwards), so the first member becomes the
+   * running sum instead of being copied — for a single-fold prediction of a large CT that copy alone is
+   * one more float32 array per class.
+   */
+  add(values: Float32Array, options: { consume?: boolean } = {}): void {
     if (!this.sum) {
-      this.sum = Float32Array.from(values);
+      this.sum = options.consume ? values : Float32Array.from(values);
     } else {
       if (values.length !== this.sum.length)
         throw new Error(`ensemble member ${this.count} has ${values.length} values, the first had ${this.sum.length}`);

@@ -80,6 +80,8 @@ function transposeBack<T extends Uint8Array | Uint16Array | Float32Array>(src: T
   return { data: out, shape: newShape };
 }
 
+const EMPTY = new Float32Array(0);
+
 /** One-hot of the previous stage's foreground labels, appended as extra input channels (cascade). */
 function appendOneHot(data: Float32Array, n: number, seg: Int16Array, foregroundLabels: readonly number[]): Float32Array {
   const out = new Float32Array(data.length + foregroundLabels.length * n);
@@ -136,9 +138,12 @@ export async function predictCase(images: Volume[], model: CaseModel, options: P
       },
     });
     done += foldTotal;
-    accumulator.add(logits);
+    accumulator.add(logits, { consume: true });
   }
   const logits = accumulator.mean();
+  // the network input is not needed any more: let the export reuse its memory
+  input = EMPTY;
+  pp.data = EMPTY;
   clock('predicting', t0);
 
   t0 = performance.now();

@@ -20,6 +20,21 @@ describe('ensembling', () => {
     expect(() => acc.add(new Float32Array(4))).toThrow(/member 1 has 4 values/);
     expect(() => ensembleLogits([])).toThrow(/at least one/);
   });
+
+  it('copies the first member unless it is handed over (consume)', () => {
+    const first = Float32Array.of(1, 2);
+    const kept = new MeanAccumulator();
+    kept.add(first);
+    kept.add(Float32Array.of(3, 4));
+    expect(Array.from(kept.mean())).toEqual([2, 3]);
+    expect(Array.from(first)).toEqual([1, 2]);
+    const owned = Float32Array.of(1, 2);
+    const consumed = new MeanAccumulator();
+    consumed.add(owned, { consume: true });
+    consumed.add(Float32Array.of(3, 4));
+    expect(consumed.mean()).toBe(owned); // no extra array
+    expect(Array.from(owned)).toEqual([2, 3]);
+  });
 });
 
 describe('softmax / argmax', () => {
