@@ -4,10 +4,11 @@
  * z): the wasm backend has no Conv2DBackpropFilter kernel, while every Conv3D kernel exists.
  *
  * Gaps filled here (DESIGN.md §3):
- *  - conv3dTranspose has no gradient (Conv3DBackpropInputV2) in cpu/wasm, and on wasm that kernel even
- *    computes wrong values (measured: zeros in most positions), which also breaks tf.conv3d's own input
- *    gradient there → `conv3d` carries a custom gradient and `convTranspose3d` (kernel = stride) is a
- *    matmul + depth-to-space, both checked against finite differences.
+ *  - conv3dTranspose has no gradient (Conv3DBackpropInputV2) in cpu/wasm, and on wasm the
+ *    Conv3DBackprop{Input,Filter}V2 kernels compute wrong values for stride > 1 (measured: zeros in most
+ *    positions), which also breaks tf.conv3d's own gradients of strided convs there → strided `conv3d` and
+ *    `convTranspose3d` carry custom gradients that only use stride-1 kernels on zero-dilated tensors;
+ *    all are checked against finite differences.
  *  - PyTorch pads (k-1)//2 on both sides; TF's 'same' pads asymmetrically when stride > 1, so strided
  *    convs get an explicit tf.pad and 'valid'.
  *  - log-softmax has no kernel in wasm → x - logsumexp(x).
@@ -15,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 type T5 = tf.Tensor5D;
+type V3 = [number, number, number];
 
 /** Insert stride-1 zeros after every element along spatial axis `axis` (1..3) of NDHWC. */
 function dilate(x: T5, axis: 1 | 2 | 3, s: number): T5 {
@@ -29,12 +31,42 @@ function dilate(x: T5, axis: 1 | 2 | 3, s: number): T5 {
   return tf.reshape(padded, out) as T5;
 }
 
+/** Keep the first `size` entries of each spatial axis (trailing dilation zeros / unused input rows). */
+function cropTo(x: T5, size: number[]): T5 {
+  if (size.every((n, a) => n === x.shape[a + 1])) return x;
+  return tf.slice(x, [0, 0, 0, 0, 0], [x.shape[0], size[0]!, size[1]!, size[2]!, x.shape[4]]) as T5;
+}
+
+/** Zero-dilate every spatial axis by its stride, without trailing zeros: length (L-1)·s + 1. */
+function dilateAll(x: T5, stride: V3): T5 {
+  let d = x;
+  for (const a of [1, 2, 3] as const) d = dilate(d, a, stride[a - 1]!);
+  return cropTo(d, [1, 2, 3].map((a) => (x.shape[a]! - 1) * stride[a - 1]! + 1));
+}
+
 /**
- * PyTorch Conv3d (cross-correlation, zero padding `padding` per axis, stride) on NDHWC. Gradients are our
- * own: the wasm backend's Conv3DBackpropInputV2 kernel returns wrong values (mostly zeros; see the tests),
- * so the input gradient is a stride-1 "full" convolution of the zero-dilated dy with the flipped,
- * in/out-swapped filter; the filter gradient uses Conv3DBackpropFilterV2 except on wasm, where that
- * kernel is wrong too for strided convs (measured), and `filterGradient` replaces it.
+ * Filter gradient at stride 1 as a forward Conv3D (the one conv kernel that is right on every backend):
+ * df[a, ci, co] = Σ_{b,p} x[b, p + a, ci] · dy[b, p, co] — batch and channels swapped so that x is the
+ * input ([ci, Z, Y, X, b]) and dy the filter ([Pz, Py, Px, b, co]).
+ */
+function filterGradStride1(x: T5, dy: T5, filterShape: number[]): tf.Tensor5D {
+  const k = filterShape.slice(0, 3);
+  const xs = cropTo(x, [1, 2, 3].map((a, i) => dy.shape[a]! + k[i]! - 1));
+  const input = tf.transpose(xs, [4, 1, 2, 3, 0]) as T5;
+  const filt = tf.transpose(dy, [1, 2, 3, 0, 4]) as tf.Tensor5D;
+  return tf.transpose(tf.conv3d(input, filt, 1, 'valid'), [1, 2, 3, 0, 4]) as tf.Tensor5D;
+}
+
+/** Flip spatially and swap in/out channels: the filter of the input-gradient ("full") convolution. */
+function flipFilter(f: tf.Tensor5D): tf.Tensor5D {
+  return tf.transpose(tf.reverse(f, [0, 1, 2]), [0, 1, 2, 4, 3]) as tf.Tensor5D;
+}
+
+/**
+ * PyTorch Conv3d (cross-correlation, zero padding `padding` per axis, stride) on NDHWC, with a custom
+ * gradient built only from forward Conv3D (tfjs's own gradient kernels are wrong on wasm, see the header):
+ * input gradient = stride-1 "full" convolution of the zero-dilated dy with the flipped, in/out-swapped
+ * filter; filter gradient = `filterGradStride1` of the padded input with the dilated dy.
  */
 export function conv3d(x: T5, filter: tf.Tensor5D, stride: V3, padding: V3): T5 {
   const key = `${stride.join(',')}|${padding.join(',')}`;
@@ -43,80 +75,35 @@ export function conv3d(x: T5, filter: tf.Tensor5D, stride: V3, padding: V3): T5 
   return fn(x, filter) as T5;
 }
 
-type V3 = [number, number, number];
-
-/**
- * df[a, ci, co] = Σ_{b,i} xp[b, s·i + a, ci] · dy[b, i, co] for a padded input xp: one strided slice and one
- * matmul per kernel offset.
- */
-export function filterGradient(xp: T5, dy: T5, filterShape: number[], stride: V3): tf.Tensor5D {
-  return tf.tidy(() => {
-    const [kz, ky, kx, ci, co] = filterShape as [number, number, number, number, number];
-    const [b, oz, oy, ox] = dy.shape;
-    const n = b * oz * oy * ox;
-    const dym = tf.reshape(dy, [n, co]);
-    const parts: tf.Tensor[] = [];
-    for (let az = 0; az < kz; az++)
-      for (let ay = 0; ay < ky; ay++)
-        for (let ax = 0; ax < kx; ax++) {
-          const patch = tf.stridedSlice(
-            xp,
-            [0, az, ay, ax, 0],
-            [b, az + stride[0] * (oz - 1) + 1, ay + stride[1] * (oy - 1) + 1, ax + stride[2] * (ox - 1) + 1, ci],
-            [1, stride[0], stride[1], stride[2], 1],
-          );
-          parts.push(tf.matMul(tf.reshape(patch, [n, ci]), dym, true, false));
-        }
-    return tf.reshape(tf.stack(parts), [kz, ky, kx, ci, co]) as tf.Tensor5D;
-  });
-}
-
 const convCache = new Map<string, (x: tf.Tensor, f: tf.Tensor) => tf.Tensor>();
 
 function makeConv3d(stride: V3, padding: V3): (x: tf.Tensor, f: tf.Tensor) => tf.Tensor {
   const pads: [number, number][] = [[0, 0], [padding[0], padding[0]], [padding[1], padding[1]], [padding[2], padding[2]], [0, 0]];
   const anyPad = padding.some((p) => p > 0);
+  const unitStride = stride.every((s) => s === 1);
   return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as T5;
     const f = args[1] as tf.Tensor5D;
     const save = args[2] as tf.GradSaveFunc;
-    const k = f.shape.slice(0, 3) as V3;
-    const sameOk = stride.every((s) => s === 1) && k.every((kk, a) => (kk - 1) / 2 === padding[a]);
-    const value = sameOk ? tf.conv3d(x, f, 1, 'same') : tf.conv3d(anyPad ? tf.pad(x, pads) : x, f, stride, 'valid');
+    const k = f.shape.slice(0, 3);
+    // TF's 'same' equals PyTorch's symmetric padding only at stride 1 with odd kernels
+    const same = unitStride && k.every((kk, a) => (kk - 1) / 2 === padding[a]);
+    const value = same ? tf.conv3d(x, f, 1, 'same') : tf.conv3d(anyPad ? (tf.pad(x, pads) as T5) : x, f, stride, 'valid');
     save([x, f]);
     return {
       value,
       gradFunc: (dy: T5, saved: tf.Tensor[]) => {
         const [sx, sf] = saved as [T5, tf.Tensor5D];
-        const xp = sameOk || !anyPad ? sx : (tf.pad(sx, pads) as T5);
-        // input gradient on the padded grid, then the padding cut off
-        let d = dy;
-        for (const a of [1, 2, 3] as const) d = dilate(d, a, stride[a - 1]!);
+        const xp = anyPad ? (tf.pad(sx, pads) as T5) : sx;
+        const d = unitStride ? dy : dilateAll(dy, stride);
+        // correlate d, padded by k-1 in front and up to the padded input length behind, with the flipped
+        // filter → gradient on the padded grid; then cut the padding off
         const full: [number, number][] = [[0, 0]];
-        const lp = [1, 2, 3].map((a) => sx.shape[a]! + 2 * padding[a - 1]!);
-        for (let a = 0; a < 3; a++) {
-          // dilated length D·s; correlation output must be lp → total length lp + k - 1
-          full.push([k[a]! - 1, lp[a]! + k[a]! - 1 - (k[a]! - 1) - d.shape[a + 1]!]);
-        }
+        for (let a = 0; a < 3; a++) full.push([k[a]! - 1, xp.shape[a + 1]! - d.shape[a + 1]!]);
         full.push([0, 0]);
-        // a negative right pad (stride > kernel) means trailing dilation zeros to drop
-        const cut = full.map(([, r]) => Math.min(r, 0));
-        if (cut.some((c) => c < 0)) {
-          d = tf.slice(d, [0, 0, 0, 0, 0], d.shape.map((n, i) => n + cut[i]!)) as T5;
-        }
-        const dPadded = tf.pad(d, full.map(([l, r]) => [l, Math.max(r, 0)] as [number, number])) as T5;
-        const flipped = tf.transpose(tf.reverse(sf, [0, 1, 2]), [0, 1, 2, 4, 3]) as tf.Tensor5D;
-        let dx = tf.conv3d(dPadded, flipped, 1, 'valid');
+        let dx = tf.conv3d(tf.pad(d, full) as T5, flipFilter(sf), 1, 'valid');
         if (anyPad) dx = tf.slice(dx, [0, padding[0], padding[1], padding[2], 0], sx.shape);
-        const df =
-          tf.getBackend() === 'wasm'
-            ? filterGradient(sameOk && anyPad ? (tf.pad(sx, pads) as T5) : xp, dy, sf.shape, stride)
-            : (tf.engine().runKernel('Conv3DBackpropFilterV2', { x: sameOk ? sx : xp, dy }, {
-                strides: stride,
-                pad: sameOk ? 'same' : 'valid',
-                filterShape: sf.shape,
-              }) as tf.Tensor5D);
-        return [dx, df];
+        return [dx, filterGradStride1(xp, d, sf.shape)];
       },
     };
   }) as (x: tf.Tensor, f: tf.Tensor) => tf.Tensor;
@@ -124,24 +111,45 @@ function makeConv3d(stride: V3, padding: V3): (x: tf.Tensor, f: tf.Tensor) => tf
 
 /**
  * PyTorch ConvTranspose3d with kernel = stride (no overlap, no padding) on NDHWC; `filter` is
- * [kz, ky, kx, outChannels, inChannels] (tfjs conv3dTranspose layout). Without overlap every input voxel
- * writes its own k-block: a matmul [voxels, in] × [in, k·out] followed by a depth-to-space transpose. This
- * avoids Conv3DBackpropInputV2 (wrong on wasm, no gradient on cpu/wasm) and is differentiable through
- * matMul/reshape/transpose on every backend.
+ * [kz, ky, kx, outChannels, inChannels] (tfjs conv3dTranspose layout). Built from forward Conv3D only:
+ * value = stride-1 "full" correlation of the zero-dilated x with the flipped filter; dx = strided conv3d of
+ * dy with the same filter; df = `filterGradStride1` with dy as the input and dilate(x) as the output
+ * gradient (the transposed conv is the input-gradient of a conv, so x and dy swap roles).
  */
 export function convTranspose3d(x: T5, filter: tf.Tensor5D, stride: V3): T5 {
-  return tf.tidy(() => {
-    const [b, d, h, w, cin] = x.shape;
-    const [kz, ky, kx, cout, fin] = filter.shape;
-    if (fin !== cin) throw new Error(`convTranspose3d: input has ${cin} channels, filter expects ${fin}`);
+  const key = stride.join(',');
+  let fn = transposeCache.get(key);
+  if (!fn) transposeCache.set(key, (fn = makeConvTranspose3d(stride)));
+  return fn(x, filter) as T5;
+}
+
+const transposeCache = new Map<string, (x: tf.Tensor, f: tf.Tensor) => tf.Tensor>();
+
+function makeConvTranspose3d(stride: V3): (x: tf.Tensor, f: tf.Tensor) => tf.Tensor {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as T5;
+    const f = args[1] as tf.Tensor5D;
+    const save = args[2] as tf.GradSaveFunc;
+    const [kz, ky, kx, cout, cin] = f.shape;
+    if (cin !== x.shape[4]) throw new Error(`convTranspose3d: input has ${x.shape[4]} channels, filter expects ${cin}`);
     if (kz !== stride[0] || ky !== stride[1] || kx !== stride[2])
       throw new Error(`convTranspose3d: kernel [${kz}, ${ky}, ${kx}] must equal stride [${stride.join(', ')}]`);
-    // [kz,ky,kx,out,in] → [in, kz·ky·kx·out]
-    const fm = tf.reshape(tf.transpose(filter, [4, 0, 1, 2, 3]), [cin, kz * ky * kx * cout]);
-    const y = tf.matMul(tf.reshape(x, [b * d * h * w, cin]), fm);
-    const blocks = tf.reshape(y, [b, d, h, w, kz, ky, kx, cout]);
-    return tf.reshape(tf.transpose(blocks, [0, 1, 4, 2, 5, 3, 6, 7]), [b, d * kz, h * ky, w * kx, cout]) as T5;
-  });
+    void cout;
+    // "full" stride-1 correlation of the dilated input with the flipped filter: (L-1)·s + 1 + 2(k-1) - k + 1 = L·s
+    const xd = dilateAll(x, stride);
+    const padded = tf.pad(xd, [[0, 0], [kz - 1, kz - 1], [ky - 1, ky - 1], [kx - 1, kx - 1], [0, 0]]) as T5;
+    const value = tf.conv3d(padded, flipFilter(f), 1, 'valid');
+    save([x, f]);
+    return {
+      value,
+      gradFunc: (dy: T5, saved: tf.Tensor[]) => {
+        const [sx, sf] = saved as [T5, tf.Tensor5D];
+        const dx = tf.conv3d(dy, sf, stride, 'valid');
+        const df = filterGradStride1(dy, dilateAll(sx, stride), sf.shape);
+        return [dx, df];
+      },
+    };
+  }) as (x: tf.Tensor, f: tf.Tensor) => tf.Tensor;
 }
 
 /** InstanceNorm (affine, biased variance, no running stats) over the spatial axes of NDHWC. */
