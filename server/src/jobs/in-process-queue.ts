@@ -14,16 +14,20 @@
  *   with INTERRUPTED (re-running a job that may have brought the process down risks a crash loop); a job
  *   that was queued is queued again when its series is still there (its spool folder exists, or it is a
  *   DICOMweb reference), else failed with INTERRUPTED.
+ * - Where jobs run (`executor`): by default in long-lived inference threads (inference-proxy.ts), one per
+ *   concurrent job, so series parsing, preprocessing, export and SEG encoding never block the event loop;
+ *   `'same-thread'` runs runSegmentJob on the main thread (debugging, profiling).
  * - Spooled series (a 'folder' source spooled by the API, or a DICOMweb series fetched into `spoolRoot`)
  *   are removed when the job ends, unless `retainSeries` (kept for training).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { JobError, toJobError } from './errors.js';
+import { InferenceThreads } from './inference-proxy.js';
 import { JobJournal } from './job-journal.js';
 import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
 import { parseSegmentRequest } from './schemas.js';
-import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, SegmentRequest } from './types.js';
+import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, PartialLabelmap, SegmentRequest } from './types.js';
 
 export type { DicomWebSource, FetchSeries } from './run-job.js';
 
@@ -42,6 +46,12 @@ export interface InProcessQueueOptions extends JobRunnerOptions {
   resultTtlMs?: number;
   /** operational messages (no patient data) */
   log?: (line: string) => void;
+  /** where jobs run: 'inference-thread' (default; one worker thread per concurrent job) or 'same-thread' */
+  executor?: 'inference-thread' | 'same-thread';
+  /** inference-thread mode: how long a cancelled job's thread may take to stop before it is replaced (5000 ms) */
+  cancelGraceMs?: number;
+  /** inference-thread mode: V8 heap limits per thread */
+  resourceLimits?: import('node:worker_threads').ResourceLimits;
 }
 
 type Listener = (event: JobEvent) => void;
@@ -76,10 +86,16 @@ export class InProcessQueue implements JobQueue {
   private closed = false;
   /** journal lines skipped at start (see job-journal.ts) */
   readonly journalProblems: string[] = [];
+  /** the threads jobs run in (undefined in 'same-thread' mode) */
+  readonly inferenceThreads: InferenceThreads | undefined;
 
   constructor(private readonly options: InProcessQueueOptions) {
     this.concurrency = Math.max(1, options.concurrency ?? 1);
     this.log = options.log ?? (() => {});
+    this.inferenceThreads =
+      (options.executor ?? 'inference-thread') === 'inference-thread'
+        ? new InferenceThreads({ ...options, threads: this.concurrency, log: this.log })
+        : undefined;
     if (options.journalPath) {
       const opened = JobJournal.open(options.journalPath, { keepEnded: options.keepEndedJobs });
       this.journal = opened.journal;
@@ -176,6 +192,7 @@ export class InProcessQueue implements JobQueue {
       job.controller?.abort();
     }
     await Promise.all(stopping.map((j) => j.done));
+    await this.inferenceThreads?.close();
     // queued jobs stay 'queued' in the journal: the next start queues them again
     this.journal?.close();
   }
@@ -300,13 +317,16 @@ export class InProcessQueue implements JobQueue {
       this.emit(job, { type: 'progress', jobId, progress: p });
     };
     try {
-      const result = await runSegmentJob(job.request, this.options, {
+      const ctx = {
         signal,
         onProgress: progress,
-        onPartial: (partial) => {
+        onPartial: (partial: PartialLabelmap) => {
           if (!ENDED.has(job.record.state)) this.emit(job, { type: 'partial', jobId, partial });
         },
-      });
+      };
+      const result = this.inferenceThreads
+        ? await this.inferenceThreads.run(jobId, job.request, ctx)
+        : await runSegmentJob(job.request, this.options, ctx);
       job.record.resultSeriesInstanceUID = result.seriesInstanceUID;
       this.end(job, 'succeeded', { type: 'result', jobId, result });
     } catch (e) {

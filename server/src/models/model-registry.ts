@@ -27,7 +27,12 @@ export interface ModelRegistryOptions {
   sessionOverheadBytes?: number;
   /** device / threads for every load (per-acquire options override) */
   defaults?: Pick<LoadOptions, 'device' | 'intraOpThreads'>;
+  /** called (synchronously) whenever the set of warm models or their use counts change */
+  onChange?: () => void;
 }
+
+/** The plain-data part of the options, to build an equal registry elsewhere (an inference thread). */
+export type ModelRegistrySettings = Omit<ModelRegistryOptions, 'onChange'>;
 
 export interface AcquiredModel {
   model: LoadedModel;
@@ -67,6 +72,9 @@ export class ModelRegistry {
   private readonly overhead: number;
   private tick = 0;
   private closed = false;
+  /** warm models other registries (inference threads) reported, by source */
+  private readonly external = new Map<string, WarmModelInfo[]>();
+  private readonly invalidateListeners = new Set<(name: string) => void>();
 
   constructor(
     readonly store: ModelStore,
@@ -75,6 +83,28 @@ export class ModelRegistry {
     this.budget = options.memoryBudgetBytes ?? DEFAULT_BUDGET;
     this.factor = options.memoryFactor ?? 3;
     this.overhead = options.sessionOverheadBytes ?? 64 * 1024 ** 2;
+  }
+
+  /** The options as plain data (no callbacks), for a registry in another thread. */
+  settings(): ModelRegistrySettings {
+    const { onChange: _ignored, ...rest } = this.options;
+    return { ...rest, memoryBudgetBytes: this.budget, memoryFactor: this.factor, sessionOverheadBytes: this.overhead };
+  }
+
+  /**
+   * Registries in inference threads own the loaded models when jobs run off the main thread; they report
+   * what they hold here so `warm()` and `estimatedBytesInUse()` describe the whole server. `undefined` forgets
+   * a source (its thread ended).
+   */
+  reportExternal(source: string, warm: WarmModelInfo[] | undefined): void {
+    if (warm) this.external.set(source, warm);
+    else this.external.delete(source);
+  }
+
+  /** Listens to `invalidate(name)` (the queue forwards it to its inference threads); returns the unsubscribe. */
+  onInvalidate(listener: (name: string) => void): () => void {
+    this.invalidateListeners.add(listener);
+    return () => this.invalidateListeners.delete(listener);
   }
 
   /** Models in the store right now (read fresh), and folders whose card is unreadable. */
@@ -156,8 +186,10 @@ export class ModelRegistry {
       model = await entry.loading;
     } catch (e) {
       entry.refs--;
+      this.changed();
       throw e;
     }
+    this.changed();
     // make room for this one (it is in use, so never itself evicted)
     await this.evict();
     let released = false;
@@ -170,6 +202,7 @@ export class ModelRegistry {
         released = true;
         e.refs--;
         e.lastUsed = ++this.tick;
+        this.changed();
         void this.evict();
       },
     };
@@ -178,23 +211,40 @@ export class ModelRegistry {
   /** Drop every warm copy of `name` (after a delete or replace); copies in use go when released. */
   async invalidate(name: string): Promise<void> {
     for (const e of [...this.entries.values()]) if (e.name === name) this.retire(e);
+    for (const l of this.invalidateListeners) l(name);
     await this.evict();
   }
 
-  /** What is warm now, least recently used first. */
+  /** What is warm now, least recently used first; then what inference threads reported (see reportExternal). */
   warm(): WarmModelInfo[] {
-    return [...this.entries.values(), ...this.retired]
+    const own = [...this.entries.values(), ...this.retired]
       .filter((e) => e.model)
       .sort((a, b) => a.lastUsed - b.lastUsed)
       .map((e) => ({ key: e.key, name: e.name, version: e.version, estimatedBytes: e.estimatedBytes, inUse: e.refs, lastUsed: e.lastUsed }));
+    for (const [source, list] of this.external) for (const w of list) own.push({ ...w, key: `${source}:${w.key}` });
+    return own;
   }
 
-  /** Sum of the estimates of every loaded (or loading) model, retired ones still in use included. */
+  /** Sum of the estimates of every loaded (or loading) model, retired ones still in use included, threads' too. */
   estimatedBytesInUse(): number {
+    let n = this.ownBytesInUse();
+    for (const list of this.external.values()) for (const w of list) n += w.estimatedBytes;
+    return n;
+  }
+
+  private ownBytesInUse(): number {
     let n = 0;
     for (const e of this.entries.values()) n += e.estimatedBytes;
     for (const e of this.retired) n += e.estimatedBytes;
     return n;
+  }
+
+  private changed(): void {
+    try {
+      this.options.onChange?.();
+    } catch {
+      /* a listener's problem is not the registry's */
+    }
   }
 
   /** Releases every model (those in use too: only call when no job runs any more). */
@@ -203,6 +253,7 @@ export class ModelRegistry {
     const all = [...this.entries.values(), ...this.retired];
     this.entries.clear();
     this.retired.clear();
+    this.external.clear();
     await Promise.all(all.map((e) => e.loading.then((m) => m.release(), () => {})));
   }
 
@@ -219,7 +270,7 @@ export class ModelRegistry {
         this.retired.delete(e);
         victims.push(e);
       }
-    let total = this.estimatedBytesInUse();
+    let total = this.ownBytesInUse();
     if (total > this.budget) {
       const idle = [...this.entries.values()].filter((e) => e.refs === 0 && e.model).sort((a, b) => a.lastUsed - b.lastUsed);
       for (const e of idle) {
@@ -229,6 +280,7 @@ export class ModelRegistry {
         total -= e.estimatedBytes;
       }
     }
+    if (victims.length) this.changed();
     await Promise.all(victims.map((v) => v.model!.release()));
   }
 }
