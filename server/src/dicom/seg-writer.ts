@@ -151,14 +151,24 @@ export function writeSeg(labels: Volume, source: SegSource, segments: SegmentDes
     if (frames.length === 0) frames.push({ seg: 0, k: 0 });
     for (const f of frames) perFrame.push(perFrameItem(f.k, f.seg + 1));
     if (type === 'binary') {
-      // frames are packed back to back, bit 0 = first pixel (PS3.5 8.1.1), padded to an even length
+      // frames are packed back to back, bit 0 = first pixel (PS3.5 8.1.1), padded to an even length.
+      // One pass over each slice sets the bit in whichever segment's frame a voxel belongs to (most voxels
+      // are background), instead of one pass per segment.
       const totalBits = frames.length * plane;
       const packed = new Uint8Array(Math.ceil(Math.ceil(totalBits / 8) / 2) * 2);
-      let bit = 0;
-      for (const f of frames) {
-        const value = segments[f.seg].labelValue;
-        const o = f.k * plane;
-        for (let v = 0; v < plane; v++, bit++) if (data[o + v] === value) packed[bit >> 3] |= 1 << (bit & 7);
+      const frameOf = new Int32Array(segments.length * nz).fill(-1);
+      frames.forEach((f, i) => (frameOf[f.seg * nz + f.k] = i));
+      const segOfValue = new Map(segments.map((s, n) => [s.labelValue, n]));
+      for (let k = 0; k < nz; k++) {
+        const o = k * plane;
+        for (let v = 0; v < plane; v++) {
+          const lab = data[o + v];
+          if (lab === 0) continue;
+          const n = segOfValue.get(lab);
+          if (n === undefined) continue;
+          const bit = frameOf[n * nz + k] * plane + v;
+          packed[bit >> 3] |= 1 << (bit & 7);
+        }
       }
       pixelData = packed.buffer;
     } else {
@@ -197,7 +207,6 @@ export function writeSeg(labels: Volume, source: SegSource, segments: SegmentDes
   });
 
   const dataset: Naturalized = {
-    _vrMap: { PixelData: bits === 16 ? 'OW' : 'OB' },
     SOPClassUID: sopClassUID,
     SOPInstanceUID: sopInstanceUID,
     SeriesInstanceUID: newUid(options.uidRoot),
@@ -253,7 +262,6 @@ export function writeSeg(labels: Volume, source: SegSource, segments: SegmentDes
         ReferencedInstanceSequence: [...referenced].map(([uid, cls]) => ({ ReferencedSOPClassUID: cls, ReferencedSOPInstanceUID: uid })),
       },
     ],
-    PixelData: pixelData,
   };
   if (type === 'fractional') {
     dataset.SegmentationFractionalType = 'PROBABILITY';
@@ -275,5 +283,24 @@ export function writeSeg(labels: Volume, source: SegSource, segments: SegmentDes
   };
   const dict = new dcmjs.data.DicomDict(dcmjs.data.DicomMetaDictionary.denaturalizeDataset(meta));
   dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(dataset);
-  return new Uint8Array(dict.write());
+  return appendPixelData(new Uint8Array(dict.write()), new Uint8Array(pixelData), bits === 16 ? 'OW' : 'OB');
+}
+
+/**
+ * Pixel Data (7FE0,0010) is the dataset's last element, so it is appended here in explicit VR little endian
+ * instead of going through dcmjs's growing write buffer (which copied the frames several times: the SEG of
+ * a 300-slice CT spent most of its encode time there).
+ */
+function appendPixelData(dataset: Uint8Array, pixels: Uint8Array, vr: 'OB' | 'OW'): Uint8Array {
+  const padded = pixels.length + (pixels.length & 1);
+  const out = new Uint8Array(dataset.length + 12 + padded);
+  out.set(dataset);
+  const dv = new DataView(out.buffer, dataset.length, 12);
+  dv.setUint16(0, 0x7fe0, true);
+  dv.setUint16(2, 0x0010, true);
+  dv.setUint8(4, vr.charCodeAt(0));
+  dv.setUint8(5, vr.charCodeAt(1));
+  dv.setUint32(8, padded, true);
+  out.set(pixels, dataset.length + 12);
+  return out;
 }
