@@ -239,7 +239,12 @@ export class Hub {
   /** A socket closed: stop routing to it. */
   detachSink(sink: JobSink): void {
     for (const meta of this.jobs.values()) meta.sinks.delete(sink);
-    for (const upload of this.uploads.values()) if (upload.sink === sink) this.detachUpload(upload);
+    for (const upload of this.uploads.values()) {
+      if (upload.sink !== sink) continue;
+      // a submitted upload's folder belongs to its job now: it goes when the job ends, not on a timer
+      if (upload.submitted) upload.sink = undefined;
+      else this.detachUpload(upload);
+    }
   }
 
   /** Removes every spool (shutdown). */

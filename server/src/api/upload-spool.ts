@@ -107,7 +107,7 @@ export class UploadSpool {
   /**
    * Validates a chunk synchronously (throws UploadError) and queues its write; the promise resolves after
    * the bytes are on disk (and, for an instance's last chunk, after its checksum and type were checked).
-   * The payload is copied, so the caller's frame buffer can be released.
+   * The payload is kept as a view until written: ws hands every message its own buffer, so no copy.
    */
   accept(index: number, offset: number, payload: Uint8Array): Promise<ChunkOutcome> {
     if (this.closed) throw new UploadError('UNKNOWN_UPLOAD', `upload ${this.uploadId} is closed`);
@@ -125,7 +125,7 @@ export class UploadSpool {
     if (offset + payload.byteLength > s.size)
       throw new UploadError('CHUNK_OUT_OF_RANGE', `instance ${index}: chunk [${offset}, ${offset + payload.byteLength}) is beyond its declared size ${s.size}`, index);
     s.accepted += payload.byteLength;
-    const bytes = Uint8Array.from(payload);
+    const bytes = payload;
     this.pending += bytes.byteLength;
     const run = this.chain.then(() => this.write(index, offset, bytes)).finally(() => {
       this.pending -= bytes.byteLength;

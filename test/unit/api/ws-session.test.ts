@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION, encodeChunk } from '../../../server/src/api/protocol.js';
 import { syntheticSeries } from '../../helpers/synthetic-series.js';
@@ -187,5 +187,48 @@ describe('ws session', () => {
     client.send({ type: 'resumeUpload', uploadId: status.uploadId });
     expect(await client.next('error')).toMatchObject({ code: 'UNKNOWN_UPLOAD' });
     await client.close();
+  });
+});
+
+describe('upload expiry', () => {
+  let q: ScriptedQueue;
+  let s: TestServer;
+  beforeAll(async () => {
+    q = new ScriptedQueue();
+    s = await startTestServer(q, { config: { limits: { uploadResumeSeconds: 0.3 } } });
+    await createTestModel(s.store.root);
+  });
+  afterAll(() => s.stop());
+
+  const segment = (files: Uint8Array[]) => ({ type: 'segment', requestId: 'x', series: { kind: 'push', manifest: { instances: manifestOf(files) } }, options: { model: 'test-ct' } });
+
+  it('deletes an upload nobody resumes after uploadResumeSeconds', async () => {
+    const files = syntheticSeries({ nx: 16, ny: 16, nz: 2 }).files;
+    const { client } = await TestClient.ready(s.url, TOKENS.viewer);
+    client.send(segment(files));
+    const status = await client.next('uploadStatus');
+    client.sendBinary(encodeChunk({ uploadId: status.uploadId, index: 0, offset: 0 }, files[0].subarray(0, 50)));
+    await client.next('ack');
+    const folder = s.api.hub.uploads.get(status.uploadId)!.spool.folder;
+    await client.terminate();
+    await new Promise((r) => setTimeout(r, 700));
+    expect(existsSync(folder)).toBe(false);
+    expect(s.api.hub.uploads.has(status.uploadId)).toBe(false);
+  });
+
+  it('keeps a completed upload’s series for its queued job after the socket closed', async () => {
+    const files = syntheticSeries({ nx: 16, ny: 16, nz: 2 }).files;
+    const { client } = await TestClient.ready(s.url, TOKENS.viewer);
+    client.send(segment(files));
+    await pushInstances(client, files, await client.next('uploadStatus'));
+    const { jobId } = await client.next('queued');
+    await client.terminate();
+    await new Promise((r) => setTimeout(r, 700));
+    const job = q.jobs.find((j) => j.jobId === jobId)!;
+    const folder = (job.request.series as { path: string }).path;
+    expect(readdirSync(folder)).toHaveLength(2);
+    job.emit({ type: 'cancelled', jobId });
+    for (let t = 0; t < 100 && existsSync(folder); t++) await new Promise((r) => setTimeout(r, 10));
+    expect(existsSync(folder)).toBe(false);
   });
 });
