@@ -28,6 +28,8 @@ import type { BatchSource, LoaderOptions, TrainingBatch } from './data/types.js'
 import { runFinalValidation } from './final-validation.js';
 import { deepSupervisionLoss, diceCounts, type LossOptions } from './loss.js';
 import { NesterovSgd, NNUNET_SGD, polyLr } from './optimizer.js';
+import type { StoredModel } from '../models/model-store.js';
+import { pretrainedWeights } from './pretrained.js';
 import { hasTrainingState, readTrainingState, writeTrainingState } from './training-state.js';
 
 export type LoaderFactory = (kind: 'train' | 'val', options: LoaderOptions) => Promise<BatchSource> | BatchSource;
@@ -71,6 +73,8 @@ export interface TrainOptions {
   resume?: boolean;
   /** fine-tuning: start from these weights (PyTorch layout, same network) */
   pretrainedWeights?: NetworkWeights;
+  /** fine-tuning: start from a stored model with the same plans (its seg layers are re-initialised) */
+  pretrainedModel?: StoredModel;
   /** data-loader worker threads (default 2) */
   loaderWorkers?: number;
   /** where batches come from; default: training/data's createTrainingLoader / createValidationLoader */
@@ -190,7 +194,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const aug = configureAugmentation(patchSize);
   const mirrorAxes = aug.mirrorAxes;
 
-  const net = new TfjsUNet(spec, o.pretrainedWeights ?? initialWeights(spec, seed));
+  const init = initialWeights(spec, seed);
+  const startWeights = o.pretrainedWeights ?? (o.pretrainedModel ? pretrainedWeights(o.pretrainedModel, o.configuration, spec, init) : init);
+  if (o.pretrainedModel) log(`fine-tuning from "${o.pretrainedModel.card.name}"`);
+  const net = new TfjsUNet(spec, startWeights);
   const params = new Map<string, tf.Variable>([...net.variables]);
   const optimizer = new NesterovSgd(params, { ...NNUNET_SGD, initialLr });
   let trainingLog = emptyLog();
@@ -275,7 +282,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   writeFileSync(
     join(foldFolder, 'debug.json'),
-    JSON.stringify({ trainer: trainerName, backend: backend.kind, configuration: o.configuration, fold: o.fold, numEpochs, iterationsPerEpoch: iterations, validationIterations: valIterations, batchSize, patchSize, batchDice, seed, initialLr, deepSupervisionScales: scales, mirrorAxes, pretrained: Boolean(o.pretrainedWeights) }, null, 2),
+    JSON.stringify({ trainer: trainerName, backend: backend.kind, configuration: o.configuration, fold: o.fold, numEpochs, iterationsPerEpoch: iterations, validationIterations: valIterations, batchSize, patchSize, batchDice, seed, initialLr, deepSupervisionScales: scales, mirrorAxes, pretrained: o.pretrainedModel?.card.name ?? Boolean(o.pretrainedWeights) }, null, 2),
   );
 
   let epochsRun = 0;
