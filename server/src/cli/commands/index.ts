@@ -11,8 +11,9 @@ import { register as serve } from './serve.js';
 import { register as worker } from './worker.js';
 import { register as phantom } from './phantom.js';
 import { register as watch } from './watch.js';
+import { register as train } from './train.js';
 
 /** Every subcommand module exports one `register(program)`; add new ones here. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, dicomToNifti, niftiToSeg, segToNifti, importModel, predict, ensemble, serve, worker, phantom, watch];
+export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, dicomToNifti, niftiToSeg, segToNifti, importModel, predict, ensemble, serve, worker, phantom, watch, train];
