@@ -4,43 +4,15 @@
  * (store in the PACS / download), Reject, Send correction. Every failure is shown here, never only in
  * the console. Rendered with the extension's own React into an element the host provides (index.tsx).
  */
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { ModelSummary } from '../../server/src/api/protocol.js';
-import type { ConnectionStatus, JobHandle, ServerConnection } from './server-connection.js';
-import { loadSegIntoViewport, type LoadedSeg } from './seg-loading.js';
-import { formatEta, statsRows, type SegmentStatistics } from './stats-table.js';
-import { PartialOverlay, activeDataSource, activeSeries, fetchInstanceBytes, readLabelmap, removeResult, storeSeg, type ViewerContext } from './viewer-actions.js';
-import { sendCorrection } from './correction.js';
-import type { NnsegRuntimeConfig } from './runtime-config.js';
-
-type Phase = 'idle' | 'preparing' | 'uploading' | 'queued' | 'running' | 'loading' | 'done' | 'failed' | 'cancelled';
-
-interface JobView {
-  phase: Phase;
-  stage?: string;
-  percent: number;
-  etaSeconds?: number;
-  position?: number;
-  note?: string;
-}
-
-interface ResultView {
-  segments: SegmentStatistics[];
-  modality: string;
-  loaded: LoadedSeg;
-  seg: Uint8Array;
-  model: string;
-  studyInstanceUID: string;
-  seriesInstanceUID: string;
-  sopInstanceUID: string;
-  stored?: 'stored' | 'downloaded';
-  correctionSent?: boolean;
-}
+import { useSyncExternalStore } from 'react';
+import type { ConnectionStatus } from './server-connection.js';
+import { formatEta, statsRows } from './stats-table.js';
+import { activeDataSource, type ViewerContext } from './viewer-actions.js';
+import type { NnsegSession } from './session.js';
 
 export interface NnsegPanelProps {
   ctx: ViewerContext;
-  connection: ServerConnection;
-  config: NnsegRuntimeConfig;
+  session: NnsegSession;
 }
 
 function statusText(s: ConnectionStatus): string {
@@ -68,179 +40,18 @@ const STAGE_NAMES: Record<string, string> = {
   encoding: 'Writing DICOM SEG',
 };
 
-export function NnsegPanel({ ctx, connection, config }: NnsegPanelProps) {
-  const [status, setStatus] = useState<ConnectionStatus>(connection.status);
-  const [models, setModels] = useState<ModelSummary[] | null>(null);
-  const [modelName, setModelName] = useState<string>('');
-  const [configuration, setConfiguration] = useState<string>('');
-  const [job, setJob] = useState<JobView>({ phase: 'idle', percent: 0 });
-  const [result, setResult] = useState<ResultView | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const handleRef = useRef<JobHandle | null>(null);
-  const partialRef = useRef<PartialOverlay | null>(null);
-  const mounted = useRef(true);
-
-  useEffect(() => {
-    mounted.current = true;
-    const off = config.subscribeStatus((s) => mounted.current && setStatus(s));
-    const offErr = config.subscribeServerErrors((e) => mounted.current && setError(`${e.code}: ${e.message}`));
-    return () => {
-      mounted.current = false;
-      off();
-      offErr();
-    };
-  }, [config]);
-
-  useEffect(() => {
-    if (status.state !== 'ready') return;
-    let stop = false;
-    connection
-      .listModels()
-      .then((m) => {
-        if (stop) return;
-        setModels(m);
-        setModelName((cur) => (cur && m.some((x) => x.name === cur) ? cur : (m[0]?.name ?? '')));
-      })
-      .catch((e) => !stop && setError(`Could not list models: ${(e as Error).message}`));
-    return () => {
-      stop = true;
-    };
-  }, [status.state, connection]);
-
-  const model = useMemo(() => models?.find((m) => m.name === modelName), [models, modelName]);
-  useEffect(() => {
-    if (!model) return;
-    setConfiguration((cur) => (model.configurations.some((c) => c.name === cur) ? cur : (model.configurations[0]?.name ?? '')));
-  }, [model]);
-
-  const running = ['preparing', 'uploading', 'queued', 'running', 'loading'].includes(job.phase);
-
-  const segment = useCallback(async () => {
-    setError(null);
-    if (!model) return setError('Pick a model first.');
-    const series = activeSeries(ctx);
-    if ('error' in series) return setError(series.error);
-    if (result) {
-      removeResult(ctx, result.loaded.segmentationId, result.loaded.displaySetInstanceUID);
-      result.loaded.release();
-      setResult(null);
-    }
-    const labelNames: Record<number, string> = {};
-    for (const [name, v] of Object.entries(model.labels)) if (typeof v === 'number' && v > 0) labelNames[v] = name;
-    const overlay = new PartialOverlay(ctx, series, labelNames);
-    partialRef.current = overlay;
-    const options = { model: model.name, ...(configuration ? { configuration } : {}), partials: true };
-    const handlers = {
-      onUploadProgress: (done: number, total: number) =>
-        mounted.current && setJob((j) => (j.phase === 'uploading' || j.phase === 'preparing' ? { ...j, phase: 'uploading', stage: 'receiving', percent: total ? (100 * done) / total : 0 } : j)),
-      onQueued: (q: { position: number }) => mounted.current && setJob((j) => ({ ...j, phase: 'queued', stage: 'queued', position: q.position, percent: 0 })),
-      onProgress: (p: { stage: string; percent: number; etaSeconds?: number }) =>
-        mounted.current && setJob((j) => ({ ...j, phase: 'running', stage: p.stage, percent: p.percent, etaSeconds: p.etaSeconds })),
-      onPartial: (m: { z0: number; shape: [number, number, number] }, labels: Uint8Array) => {
-        overlay.write({ z0: m.z0, shape: m.shape, labels }).catch((e) => mounted.current && setJob((j) => ({ ...j, note: `partial result not drawn: ${(e as Error).message}` })));
-      },
-    };
-    setJob({ phase: 'preparing', percent: 0, stage: 'receiving' });
-    try {
-      const { isDicomWeb } = activeDataSource(ctx);
-      let handle: JobHandle;
-      if (isDicomWeb && config.serverReachesPacs) {
-        handle = connection.segmentByReference(series.studyInstanceUID, series.seriesInstanceUID, options, handlers);
-      } else {
-        const bytes = await fetchInstanceBytes(ctx, series, (d, t) => mounted.current && setJob((j) => ({ ...j, note: `reading instance ${d}/${t}` })));
-        setJob((j) => ({ ...j, phase: 'uploading', note: undefined }));
-        handle = await connection.segmentPushed(bytes, options, handlers);
-      }
-      handleRef.current = handle;
-      const outcome = await handle.done;
-      handleRef.current = null;
-      overlay.remove();
-      if (outcome.kind === 'cancelled') {
-        setJob({ phase: 'cancelled', percent: 0 });
-        return;
-      }
-      if (outcome.kind === 'error') {
-        setJob({ phase: 'failed', percent: 0 });
-        setError(`${outcome.error.code}: ${outcome.error.message}`);
-        return;
-      }
-      setJob({ phase: 'loading', stage: 'encoding', percent: 100 });
-      const loaded = await loadSegIntoViewport(ctx.servicesManager.services, outcome.seg, series.viewportId);
-      setResult({
-        segments: outcome.result.segments,
-        modality: series.modality,
-        loaded,
-        seg: outcome.seg,
-        model: `${outcome.result.model.name} (${outcome.result.model.configuration}, folds ${outcome.result.model.folds.join(',')})`,
-        studyInstanceUID: series.studyInstanceUID,
-        seriesInstanceUID: series.seriesInstanceUID,
-        sopInstanceUID: outcome.result.sopInstanceUID,
-      });
-      setJob({ phase: 'done', stage: 'encoding', percent: 100 });
-    } catch (e) {
-      handleRef.current = null;
-      overlay.remove();
-      setJob({ phase: 'failed', percent: 0 });
-      setError((e as Error).message ?? String(e));
-    }
-  }, [ctx, connection, config, model, configuration, result]);
-
-  const cancel = useCallback(() => {
-    if (handleRef.current) handleRef.current.cancel();
-    else setJob({ phase: 'cancelled', percent: 0 });
-  }, []);
-
-  const accept = useCallback(async () => {
-    if (!result) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const how = await storeSeg(ctx, result.seg, `nnseg-${result.sopInstanceUID}.dcm`);
-      setResult({ ...result, stored: how });
-    } catch (e) {
-      setError(`Storing the SEG failed: ${(e as Error).message ?? e}`);
-    } finally {
-      setBusy(false);
-    }
-  }, [ctx, result]);
-
-  const reject = useCallback(() => {
-    if (!result) return;
-    try {
-      removeResult(ctx, result.loaded.segmentationId, result.loaded.displaySetInstanceUID);
-    } catch (e) {
-      setError(`Removing the result failed: ${(e as Error).message}`);
-    }
-    result.loaded.release();
-    setResult(null);
-    setJob({ phase: 'idle', percent: 0 });
-  }, [ctx, result]);
-
-  const correct = useCallback(async () => {
-    if (!result || !model) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const { shape, labels } = readLabelmap(ctx, result.loaded.segmentationId);
-      const labelValues: Record<string, number> = {};
-      for (const [name, v] of Object.entries(model.labels)) if (typeof v === 'number') labelValues[name] = v;
-      await sendCorrection(config.httpBase, config.token, {
-        version: 1,
-        model: model.name,
-        studyInstanceUID: result.studyInstanceUID,
-        seriesInstanceUID: result.seriesInstanceUID,
-        sourceSegSOPInstanceUID: result.sopInstanceUID,
-        shape,
-        labels: labelValues,
-      }, labels);
-      setResult({ ...result, correctionSent: true });
-    } catch (e) {
-      setError(`Sending the correction failed: ${(e as Error).message ?? e}`);
-    } finally {
-      setBusy(false);
-    }
-  }, [ctx, config, model, result]);
+export function NnsegPanel({ ctx, session }: NnsegPanelProps) {
+  const { status, models, modelName, configuration, job, result, error, busy } = useSyncExternalStore(session.subscribe, session.getState);
+  const model = models?.find((m) => m.name === modelName);
+  const running = session.running;
+  const segment = () => void session.segment();
+  const cancel = () => session.cancel();
+  const accept = () => void session.accept();
+  const reject = () => session.reject();
+  const correct = () => void session.sendCorrection();
+  const setModelName = (n: string) => session.selectModel(n);
+  const setConfiguration = (n: string) => session.selectConfiguration(n);
+  const setError = (_: null) => session.dismissError();
 
   const rows = result ? statsRows(result.segments, result.modality) : [];
   const ready = status.state === 'ready';

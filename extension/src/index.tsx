@@ -22,10 +22,12 @@ class PanelBridge extends Component<{ params: ExtensionParams }> {
   private root: Root | null = null;
   private readonly attach = (el: HTMLDivElement | null) => {
     if (!el || this.root) return;
-    const { config, connection } = getRuntime();
+    const { connection, session } = getRuntime();
     const { servicesManager, extensionManager } = this.props.params;
+    const ctx = { servicesManager, extensionManager };
+    session.ctx = ctx;
     this.root = createRoot(el);
-    this.root.render(createElement(NnsegPanel, { ctx: { servicesManager, extensionManager }, connection, config }));
+    this.root.render(createElement(NnsegPanel, { ctx, session }));
     // for the e2e test and debugging: the page's OHIF services as the panel sees them
     (globalThis as unknown as { __nnseg?: unknown }).__nnseg = { servicesManager, extensionManager, connection };
   };

@@ -5,6 +5,7 @@
 import { NnsegClientConfigSchema, type NnsegClientConfig } from '../../server/src/viewer/app-config.js';
 import type { ErrorMessage } from '../../server/src/api/protocol.js';
 import { ServerConnection, type ConnectionStatus } from './server-connection.js';
+import { NnsegSession } from './session.js';
 
 export interface NnsegRuntimeConfig extends NnsegClientConfig {
   /** absolute ws(s):// URL */
@@ -31,10 +32,11 @@ export function readClientConfig(raw: unknown): NnsegClientConfig {
   return r.data;
 }
 
-let runtime: { config: NnsegRuntimeConfig; connection: ServerConnection } | null = null;
+type Runtime = { config: NnsegRuntimeConfig; connection: ServerConnection; session: NnsegSession };
+let runtime: Runtime | null = null;
 
 /** The page's connection, created and connected on first use. */
-export function getRuntime(): { config: NnsegRuntimeConfig; connection: ServerConnection } {
+export function getRuntime(): Runtime {
   if (runtime) return runtime;
   const w = globalThis as unknown as { config?: { nnseg?: unknown }; location: { protocol: string; host: string; origin: string } };
   const base = readClientConfig(w.config?.nnseg);
@@ -63,7 +65,7 @@ export function getRuntime(): { config: NnsegRuntimeConfig; connection: ServerCo
       return () => errorListeners.delete(cb);
     },
   };
-  runtime = { config, connection };
+  runtime = { config, connection, session: new NnsegSession(connection, config) };
   connection.connect().catch(() => {
     /* the status (failed) is shown by the panel */
   });

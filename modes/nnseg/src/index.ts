@@ -8,6 +8,17 @@ export const MODE_ID = '@nnseg/mode-nnseg';
 const PANEL_ID = '@nnseg/extension.panelModule.nnseg';
 const SEGMENTABLE = ['CT', 'MR'];
 
+/**
+ * The Mode route imports every key of `mode.extensions` (routes/Mode/Mode.tsx `importItems(Object.keys(
+ * extensions))`), so our extension is named by the URL app-config.js loads it from: the browser's module
+ * map returns the already-registered module.
+ */
+export function extensionUrl(config: { extensions?: unknown[] } | undefined): string {
+  const found = config?.extensions?.find((e): e is string => typeof e === 'string' && e.endsWith('nnseg-extension.mjs'));
+  return found ?? '/plugins/nnseg-extension.mjs';
+}
+const EXTENSION_URL = extensionUrl((globalThis as { config?: { extensions?: unknown[] } }).config);
+
 interface LayoutInstance {
   id: string;
   props: { rightPanels?: string[]; [k: string]: unknown };
@@ -55,14 +66,14 @@ export function deriveMode(base: ModeInstance): ModeInstance {
     routeName: 'nnseg',
     displayName: 'nnseg Segmentation',
     routes,
-    extensions: { ...base.extensions, '@nnseg/extension': '^0.1.0' },
+    extensions: { ...base.extensions, [EXTENSION_URL]: '^0.1.0' },
     isValidMode,
   };
 }
 
 const mode: ModeModule & { extensionDependencies: Record<string, string> } = {
   id: MODE_ID,
-  extensionDependencies: { '@nnseg/extension': '^0.1.0' },
+  extensionDependencies: { [EXTENSION_URL]: '^0.1.0' },
   async modeFactory({ modeConfiguration, loadModules }) {
     if (typeof loadModules !== 'function') throw new Error('nnseg mode: the host did not pass loadModules (needs @ohif/app ≥ 3.10)');
     const [segmentation] = (await loadModules(['@ohif/mode-segmentation'])) as ModeModule[];
