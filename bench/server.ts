@@ -12,7 +12,8 @@
  *    features; the network forward passes are (network calls from the progress messages) × (one forward
  *    pass timed on the same ONNX graph in this process while the server is idle). Prints
  *    (total − forward passes) ÷ total.
- * Env: BENCH_SLICES (default 300) for a quicker upload run.
+ * Env: BENCH_SLICES (default 300) for a quicker upload run; BENCH_WINDOW_MB (default 8, the server's
+ * default flow-control window); BENCH_UPLOAD_ONLY=1 skips part 2.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -106,7 +107,11 @@ async function createBenchModel(storeRoot: string): Promise<string> {
 }
 
 async function startServerProcess(store: string): Promise<string> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'server', 'dist', 'cli', 'main.js'), 'serve', '--port', '0', '--store', store, '--work-dir', join(work, 'server')], {
+  const config = join(work, 'nnseg.config.json');
+  const windowMb = Number(process.env.BENCH_WINDOW_MB ?? 8);
+  writeFileSync(config, JSON.stringify({ formatVersion: 1, limits: { uploadWindowBytes: windowMb * 1024 * 1024 } }));
+  const args = ['serve', '--port', '0', '--store', store, '--work-dir', join(work, 'server'), '--config', config];
+  const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'server', 'dist', 'cli', 'main.js'), ...args], {
     env: { ...process.env, NNSEG_TOKENS: `${TOKEN}:admin:bench` },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -254,6 +259,7 @@ async function main(): Promise<void> {
   console.log(`  (both: 1 MiB chunks, server spools to disk + sha256 before each ack; client sha256 of the manifest ${unmasked.hashSeconds.toFixed(2)} s not included)`);
   console.log(`upload throughput ÷ raw socket copy: ${(rawS / masked.seconds).toFixed(2)} (browser-like), ${(rawS / unmasked.seconds).toFixed(2)} (zero masks)`);
 
+  if (process.env.BENCH_UPLOAD_ONLY === '1') return;
   // ── 2. server-added latency ──
   const small = phantomSeriesInstances(11, { shape: [48, 128, 128], spacing: [3, 2.5, 2.5] }).instances;
   // one forward pass on the same graph, warm, timed while the server is idle (before and after the jobs);
