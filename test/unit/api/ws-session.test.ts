@@ -232,3 +232,41 @@ describe('upload expiry', () => {
     expect(existsSync(folder)).toBe(false);
   });
 });
+
+describe('timeouts', () => {
+  let s: TestServer;
+  const soon = 'expiring-token-0123456789';
+  beforeAll(async () => {
+    s = await startTestServer(new ScriptedQueue(), {
+      config: {
+        limits: { idleTimeoutSeconds: 0.5 },
+        tokens: [{ token: soon, subject: 'short-lived', role: 'viewer', expiresAt: new Date(Date.now() + 4000).toISOString() }],
+      },
+    });
+  });
+  afterAll(() => s.stop());
+
+  it('closes a socket that sends nothing for idleTimeoutSeconds, and pings keep it open', async () => {
+    const { client } = await TestClient.ready(s.url, soon);
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      client.send({ type: 'ping' });
+    }
+    expect(client.closeCode).toBeUndefined();
+    const e = await client.next('error', 3000);
+    expect(e).toMatchObject({ code: 'IDLE_TIMEOUT', fatal: true, message: 'nothing received for 0.5 s' });
+    expect(await client.closed).toBe(1008);
+  });
+
+  it('ends a session whose token expires while it is open', async () => {
+    const { client } = await TestClient.ready(s.url, soon);
+    const wait = Date.parse(s.api.hub.config.tokens[0].expiresAt!) - Date.now() + 50;
+    for (let t = 0; t < wait; t += 300) {
+      await new Promise((r) => setTimeout(r, 300));
+      client.send({ type: 'ping' });
+    }
+    client.send({ type: 'listModels' });
+    expect(await client.next('error')).toMatchObject({ code: 'TOKEN_EXPIRED', fatal: true });
+    await client.closed;
+  });
+});
