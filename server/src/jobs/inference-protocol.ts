@@ -32,6 +32,12 @@ export const InferenceThreadConfigSchema = z.object({
   retainSeries: z.boolean().optional(),
   /** the main thread can fetch DICOMweb series for the thread */
   canFetch: z.boolean(),
+  /**
+   * Int32 flag the thread sets while onnxruntime may be running (preprocessing → predicting): terminating a
+   * thread then can abort the whole process (onnxruntime-node throws a C++ exception on a torn-down env), so
+   * the main thread only terminates a thread while the flag is 0.
+   */
+  busy: z.instanceof(SharedArrayBuffer),
 });
 export type InferenceThreadConfig = z.infer<typeof InferenceThreadConfigSchema>;
 

@@ -13,7 +13,10 @@
  *   replaced: that is what frees the memory of a step that does not check the signal.
  * - A thread that dies (uncaught error, out of memory, terminate) fails its running job with INTERNAL and a
  *   message saying so; its spooled series is removed here, and the next job starts a fresh thread. A native
- *   abort (SIGABRT in onnxruntime) still takes the whole process down: a thread cannot contain that.
+ *   abort (SIGABRT in onnxruntime) still takes the whole process down: a thread cannot contain that. Nor can
+ *   it contain terminating a thread while onnxruntime runs in it (the binding throws a C++ exception on the
+ *   torn-down environment → std::terminate; seen here): so this side terminates a thread only while its
+ *   `busy` flag says onnxruntime is idle (loading and predicting are busy, reading, export and encoding not).
  */
 import { rmSync } from 'node:fs';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
@@ -51,6 +54,8 @@ interface ThreadJob {
 
 interface Slot {
   index: number;
+  /** set by the thread while onnxruntime may run (see inference-protocol.ts) */
+  busy: Int32Array;
   worker?: Worker;
   job?: ThreadJob;
   /** the reason of the last 'error' event, for the exit message */
@@ -85,8 +90,9 @@ export class InferenceThreads {
       spoolRoot: options.spoolRoot,
       retainSeries: options.retainSeries,
       canFetch: !!options.fetchSeries,
+      busy: new SharedArrayBuffer(4), // replaced per thread in spawn()
     };
-    for (let i = 0; i < this.size; i++) this.slots.push({ index: i });
+    for (let i = 0; i < this.size; i++) this.slots.push({ index: i, busy: new Int32Array(new SharedArrayBuffer(4)) });
     this.unsubscribe = this.registry.onInvalidate((model) => {
       for (const s of this.slots) this.post(s, { type: 'invalidate', model });
     });
@@ -107,12 +113,18 @@ export class InferenceThreads {
         reject,
         onAbort: () => {
           this.post(slot, { type: 'cancel', jobId });
-          job.graceTimer = setTimeout(() => {
+          const grace = this.options.cancelGraceMs ?? 5000;
+          const check = () => {
             if (slot.job !== job || !slot.worker) return;
-            this.log(`job ${jobId}: the inference thread did not stop ${this.options.cancelGraceMs ?? 5000} ms after the cancel; terminating it`);
+            // while onnxruntime may run, terminating could abort the process; the pipeline stops within a patch
+            if (Atomics.load(slot.busy, 0) !== 0) {
+              job.graceTimer = setTimeout(check, 50);
+              return;
+            }
+            this.log(`job ${jobId}: the inference thread did not stop ${grace} ms after the cancel; terminating it`);
             void slot.worker.terminate();
-          }, this.options.cancelGraceMs ?? 5000);
-          job.graceTimer.unref();
+          };
+          job.graceTimer = setTimeout(check, grace);
         },
       };
       slot.job = job;
@@ -122,9 +134,25 @@ export class InferenceThreads {
     });
   }
 
-  /** Ends a thread as a crash would (operations, tests); its running job fails, the next job gets a new thread. */
-  async terminateThread(index: number): Promise<void> {
-    await this.slots[index]?.worker?.terminate();
+  /**
+   * Ends a thread as a crash would (operations, tests); its running job fails, the next job gets a new thread.
+   * Waits (up to `maxWaitMs`) until onnxruntime is idle in that thread, so the process survives it.
+   */
+  async terminateThread(index: number, maxWaitMs = 30_000): Promise<void> {
+    const slot = this.slots[index];
+    if (!slot?.worker) return;
+    await this.whenIdle(slot, maxWaitMs);
+    await slot.worker?.terminate();
+  }
+
+  /** Whether onnxruntime may be running in thread `index` now. */
+  isBusy(index: number): boolean {
+    return Atomics.load(this.slots[index].busy, 0) !== 0;
+  }
+
+  private async whenIdle(slot: Slot, maxWaitMs: number): Promise<void> {
+    const t0 = Date.now();
+    while (Atomics.load(slot.busy, 0) !== 0 && Date.now() - t0 < maxWaitMs) await new Promise((r) => setTimeout(r, 20));
   }
 
   /** Whether thread `index` is running now. */
@@ -136,13 +164,20 @@ export class InferenceThreads {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
-    const workers = this.slots.map((s) => s.worker).filter((w): w is Worker => !!w);
-    await Promise.all(workers.map((w) => w.terminate()));
+    // the queue has aborted its jobs; a job stops within a patch, and only then may its thread be terminated
+    await Promise.all(
+      this.slots.map(async (s) => {
+        await this.whenIdle(s, 30_000);
+        await s.worker?.terminate();
+      }),
+    );
+    for (const s of this.slots) this.registry.reportExternal(`inference-thread-${s.index}`, undefined);
   }
 
   private spawn(slot: Slot): Worker {
+    Atomics.store(slot.busy, 0, 0);
     const worker = new Worker(workerScriptUrl('./inference-thread.js', import.meta.url), {
-      workerData: this.config,
+      workerData: { ...this.config, busy: slot.busy.buffer },
       resourceLimits: this.options.resourceLimits,
     });
     this.started++;

@@ -42,12 +42,17 @@ export function serveInferenceThread(port: MessagePort, config: InferenceThreadC
     },
   });
   const jobs = new Map<string, RunningJob>();
+  const busy = new Int32Array(config.busy);
+  // onnxruntime works while the model loads (after the fetch, before 'assembling') and from preprocessing to the
+  // end of predicting; reading the series, export and encoding leave it idle. See `busy` in inference-protocol.ts
+  const idleStages = new Set(['assembling', 'postprocessing', 'encoding']);
 
   const run = async (jobId: string, request: SegmentRequest) => {
     const controller = new AbortController();
     const { signal } = controller;
     const job: RunningJob = { controller };
     jobs.set(jobId, job);
+    Atomics.store(busy, 0, 1);
     const fetchSeries: FetchSeries | undefined = config.canFetch
       ? (source: DicomWebSource, folder: string, _signal: AbortSignal, onInstance?: (n: number) => void) =>
           new Promise<void>((resolve, reject) => {
@@ -61,7 +66,10 @@ export function serveInferenceThread(port: MessagePort, config: InferenceThreadC
         { registry, fetchSeries, spoolRoot: config.spoolRoot, retainSeries: config.retainSeries, loadOptions: config.loadOptions },
         {
           signal,
-          onProgress: (progress) => send({ type: 'progress', jobId, progress }),
+          onProgress: (progress) => {
+            Atomics.store(busy, 0, idleStages.has(progress.stage) ? 0 : 1);
+            send({ type: 'progress', jobId, progress });
+          },
           onPartial: (partial) => {
             const labels = ownBuffer(partial.labels);
             send({ type: 'partial', jobId, partial: { ...partial, labels } }, [labels.buffer]);
@@ -75,6 +83,7 @@ export function serveInferenceThread(port: MessagePort, config: InferenceThreadC
       const err = toJobError(e);
       send({ type: 'error', jobId, code: err.code, message: err.message, aborted });
     } finally {
+      Atomics.store(busy, 0, 0); // predictCase awaits each network call before it checks the signal: none in flight
       jobs.delete(jobId);
     }
   };
