@@ -1,0 +1,53 @@
+/**
+ * End to end on the cpu/wasm backend, 3D: a 3d_fullres configuration of CT phantoms (liver, kidneys;
+ * server/src/demo) planned and preprocessed by our pipeline, trained by the nnseg trainer and validated
+ * through the real predictor (summary.json).
+ *
+ * Overrides for CI time (documented, not nnU-Net defaults): 8 phantoms of 24×48×48 at 5×4×4 mm,
+ * features 4·2^s capped at 16, 3 stages, patch 16×32×32, batch 2, 12 epochs × 10 iterations, 2
+ * validation iterations. TRAIN3D_EPOCHS / TRAIN3D_ITERS change the length.
+ */
+import { appendFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTempDir } from '../helpers/tmp.js';
+import { writePhantomDataset } from '../../server/src/demo/phantom-dataset.js';
+import { ensurePreprocessed, shrinkPlans } from '../../server/src/training/prepare.js';
+import { train } from '../../server/src/training/trainer.js';
+
+const EPOCHS = Number(process.env.TRAIN3D_EPOCHS ?? 12);
+const ITERS = Number(process.env.TRAIN3D_ITERS ?? 10);
+
+describe('train a 3D configuration (wasm backend)', () => {
+  const tmp = makeTempDir('nnseg-train3d-');
+  afterAll(() => tmp.cleanup());
+
+  it('reaches validation Dice ≥ 0.80 on CT phantoms', async () => {
+    const name = 'Dataset903_Phantom';
+    const raw = join(tmp.dir, 'raw', name);
+    await writePhantomDataset(raw, { numCases: 8, shape: [24, 48, 48], spacing: [5, 4, 4], seed: 3 });
+    const pre = join(tmp.dir, 'preprocessed', name);
+    const plans = await ensurePreprocessed({ rawDatasetFolder: raw, preprocessedDatasetFolder: pre, datasetName: name, configuration: '3d_fullres', workers: 0 });
+    const small = shrinkPlans(plans, '3d_fullres', { baseFeatures: 4, maxFeatures: 16, maxStages: 3, batchSize: 2, patchSize: [16, 32, 32] });
+    const t0 = Date.now();
+    const result = await train({
+      preprocessedDatasetFolder: pre,
+      rawDatasetFolder: raw,
+      resultsFolder: join(tmp.dir, 'results', name),
+      configuration: '3d_fullres',
+      fold: 0,
+      plans: small,
+      numEpochs: EPOCHS,
+      iterationsPerEpoch: ITERS,
+      validationIterations: 2,
+      saveEvery: 4,
+      loaderWorkers: 1,
+      backend: 'wasm',
+      log: (l) => {
+        if (process.env.TRAIN_LOG) appendFileSync(process.env.TRAIN_LOG, `${l}\n`);
+      },
+    });
+    process.stderr.write(`train-3d: ${((Date.now() - t0) / 1000).toFixed(1)} s, validation Dice ${result.validation?.foreground_mean.Dice}\n`);
+    expect(existsSync(join(result.foldFolder, 'validation', 'summary.json'))).toBe(true);
+    expect(result.validation!.foreground_mean.Dice).toBeGreaterThanOrEqual(0.8);
+  });
+});
