@@ -162,7 +162,7 @@ async function http(method: string, path: string, o: { token?: string; body?: Ui
   const res = await fetch(`${srv.url}${path}`, {
     method,
     headers: { ...(o.token ? { Authorization: `Bearer ${o.token}` } : {}), ...(o.origin ? { Origin: o.origin } : {}), ...(o.headers ?? {}) },
-    ...(o.body ? { body: o.body } : {}),
+    ...(o.body ? { body: new Blob([new Uint8Array(o.body)]) } : {}),
   });
   const text = await res.text();
   let json: { error?: { code: string; message: string } } = {};

@@ -97,7 +97,7 @@ describe('HTTP API', () => {
   });
 
   it('admin imports a model zip (streamed) and deletes it', async () => {
-    const zip = zipFolder(modelFolder);
+    const zip = new Blob([new Uint8Array(zipFolder(modelFolder))]);
     const r = await fetch(`${srv.url}/api/models/import?name=copy-1`, { method: 'POST', headers: { Authorization: `Bearer ${TOKENS.admin}`, 'Content-Type': 'application/zip' }, body: zip });
     const body: Json = await r.json();
     expect(r.status).toBe(201);
