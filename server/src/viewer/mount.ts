@@ -16,6 +16,8 @@ import { DICOMWEB_PROXY_PATH, EXTENSION_BUNDLE_PATH, MODE_BUNDLE_PATH, renderApp
 export interface MountViewerOptions {
   /** base URL of the PACS DICOMweb service, e.g. http://127.0.0.1:8042/dicom-web */
   pacsUrl?: string;
+  /** headers added to every proxied PACS request (e.g. Authorization for a PACS behind Basic auth) */
+  pacsHeaders?: Record<string, string>;
   /** folder holding the unpacked OHIF `dist` (default `<repo>/.cache/ohif/dist`, see fetch-ohif.mjs) */
   viewerRoot?: string;
   /** WebSocket path/URL of the nnseg server written into app-config.js (default '/ws') */
@@ -63,7 +65,7 @@ export function mountViewer(app: Express, options: MountViewerOptions = {}): voi
     next();
   });
 
-  if (options.pacsUrl !== undefined) app.use(DICOMWEB_PROXY_PATH, dicomWebProxy(options.pacsUrl));
+  if (options.pacsUrl !== undefined) app.use(DICOMWEB_PROXY_PATH, dicomWebProxy(options.pacsUrl, options.pacsHeaders));
 
   app.get('/app-config.js', (_req, res) => {
     res.type('application/javascript').setHeader('Cache-Control', 'no-store');
@@ -100,7 +102,7 @@ export function mountViewer(app: Express, options: MountViewerOptions = {}): voi
  * A streaming reverse proxy: request and response bodies are piped, never buffered (a series retrieve is
  * hundreds of MB). Mounted under DICOMWEB_PROXY_PATH, so `req.url` is the path below it.
  */
-export function dicomWebProxy(pacsUrl: string) {
+export function dicomWebProxy(pacsUrl: string, extraHeaders: Record<string, string> = {}) {
   const base = new URL(pacsUrl.endsWith('/') ? pacsUrl : `${pacsUrl}/`);
   const transport = base.protocol === 'https:' ? https : http;
   return (req: Request, res: Response): void => {
@@ -111,7 +113,7 @@ export function dicomWebProxy(pacsUrl: string) {
     delete headers.cookie;
     const upstream = transport.request(
       target,
-      { method: req.method, headers: { ...headers, host: base.host } },
+      { method: req.method, headers: { ...headers, ...extraHeaders, host: base.host } },
       (up) => {
         const out: Record<string, string | string[]> = {};
         for (const [k, v] of Object.entries(up.headers)) {

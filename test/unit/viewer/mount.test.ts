@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import vm from 'node:vm';
 import { mountViewer } from '../../../server/src/viewer/mount.js';
 import { buildAppConfig, renderAppConfig, NnsegClientConfigSchema } from '../../../server/src/viewer/app-config.js';
+import { viewerMounts } from '../../../server/src/viewer/server-mount.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 
 function listen(server: http.Server): Promise<string> {
@@ -161,5 +162,29 @@ describe('mountViewer', () => {
 
   it('refuses to mount without an unpacked viewer and says how to fetch it', () => {
     expect(() => mountViewer(express(), { viewerRoot: join(tmp.dir, 'nope') })).toThrow(/fetch-ohif\.mjs/);
+  });
+});
+
+describe('viewerMounts (nnseg serve)', () => {
+  it('mounts nothing when disabled, reports a missing download, mounts with the PACS proxy otherwise', async () => {
+    const lines: string[] = [];
+    expect(viewerMounts({ viewer: { enabled: false } }, {}, (l) => lines.push(l))).toEqual([]);
+    expect(viewerMounts({ viewer: { enabled: true, root: '/nonexistent/ohif' } }, {}, (l) => lines.push(l))).toEqual([]);
+    expect(lines).toEqual([expect.stringMatching(/\/nonexistent\/ohif\/index\.html is missing.*fetch-ohif/)]);
+
+    const t = makeTempDir();
+    writeFileSync(join(t.dir, 'index.html'), '<html>x</html>');
+    const mounts = viewerMounts({ viewer: { enabled: true, root: t.dir }, pacs: { url: 'http://127.0.0.1:1/dicom-web' } }, { NNSEG_VIEWER_TOKEN: 'tok' }, () => {});
+    expect(mounts).toHaveLength(1);
+    const e = express();
+    mounts[0](e);
+    const s = http.createServer(e);
+    const b = await listen(s);
+    const cfg = await (await fetch(`${b}/app-config.js`)).text();
+    expect(cfg).toContain('"token": "tok"');
+    expect(cfg).toContain("'dicomweb'");
+    expect((await fetch(`${b}/dicom-web/studies`)).status).toBe(502);
+    await close(s);
+    t.cleanup();
   });
 });

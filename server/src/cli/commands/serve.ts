@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { startServer } from '../../api/start-server.js';
 import { loadServerConfig } from '../../config/server-config.js';
+import { viewerMounts } from '../../viewer/server-mount.js';
 
 export function register(program: Command): void {
   program
@@ -30,7 +31,7 @@ NNSEG_MODEL_STORE, NNSEG_WORK_DIR, NNSEG_CONFIG. See docs/server.md.`,
       if (o.workDir !== undefined) config.workDir = o.workDir;
       if (config.tokens.length === 0 && config.anonymousRole === null)
         process.stderr.write('nnseg serve: no tokens configured (NNSEG_TOKENS or "tokens" in the config): every client will be refused\n');
-      const running = await startServer(config);
+      const running = await startServer(config, { mount: viewerMounts(config) });
       process.stdout.write(`nnseg serve: listening on ${running.url} (WebSocket ${running.url.replace(/^http/, 'ws')}/ws)\n`);
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
