@@ -6,7 +6,7 @@
  * it. Prints throughput, p50/p95 latency (series uploaded → SEG stored) and the workers' peak RSS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DicomWebClient, jsonValue } from '../../server/src/dicom/dicomweb/client.js';
 import { createRedisQueue, ModelRegistry } from '../../server/src/jobs/index.js';
@@ -80,7 +80,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const w of workers) {
-    if (w.child.exitCode === null) {
+    if (w.child.exitCode === null && w.child.signalCode === null) {
       const exited = new Promise((r) => w.child.once('exit', r));
       w.child.kill('SIGKILL');
       await exited;
@@ -165,4 +165,52 @@ describe('PACS auto-segmentation through Redis and two worker processes', () => 
       await registry.close();
     }
   }, 400_000);
+
+  it('a worker killed mid-job: the job completes on the other worker, one SEG', async () => {
+    const registry = new ModelRegistry(new ModelStore(join(tmp.dir, 'store-a')));
+    const queue: JobQueue = await createRedisQueue({ url: redis.url, registry });
+    const watcher = await PacsWatcher.create({
+      config: parsePacsConfig({
+        version: 1,
+        dicomWeb: { url: orthanc.dicomWebUrl },
+        discovery: { mode: 'orthanc-changes', startFrom: 'now', pollIntervalSeconds: 0.25 },
+        ledger: join(tmp.dir, 'ledger-kill.jsonl'),
+        rules: [{ match: { modality: 'CT' }, model: 'test-ct', options: { tta: false } }],
+      }),
+      queue,
+    });
+    try {
+      await watcher.pollOnce();
+      watcher.start();
+      const study = '1.2.826.0.1.3680043.8.498.67.1';
+      const uid = `${study}.1`;
+      // larger than the soak series: the job runs long enough to be caught running (10 ms polling)
+      const s = syntheticSeries({ nx: 96, ny: 96, nz: 48, intercept: 0, studyInstanceUID: study, seriesInstanceUID: uid, frameOfReferenceUID: `${study}.2`, value: (i, j) => (i > 10 && j > 10 ? 300 : 0) });
+      for (const f of s.files) await orthanc.upload(f);
+      // the worker running it has a job-* folder in its spool
+      const spool = (name: string) => join(tmp.dir, `work-${name}`, 'spool');
+      const running = () => ['a', 'b'].findIndex((name) => existsSync(spool(name)) && readdirSync(spool(name)).some((f) => f.startsWith('job-')));
+      let victim = -1;
+      const deadline = Date.now() + 60_000;
+      while ((victim = running()) < 0) {
+        if (Date.now() > deadline) throw new Error('no worker started the job');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      workers[victim]!.child.kill('SIGKILL');
+      const survivor = workers[1 - victim]!;
+      const killedAt = Date.now();
+      while (!['done', 'failed'].includes(watcher.ledger.get(uid)?.state ?? '')) {
+        if (Date.now() - killedAt > 150_000) throw new Error(`not completed after the kill: ${JSON.stringify(watcher.ledger.get(uid))}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      process.stdout.write(`pacs scale-out: worker ${'ab'[victim]} killed mid-job; the other completed it ${((Date.now() - killedAt) / 1000).toFixed(1)} s later\n`);
+      expect(watcher.ledger.get(uid)).toMatchObject({ state: 'done', reused: false, modelVersion: { version: survivor.version } });
+      const segs = (await client.searchForSeries({ Modality: 'SEG' }, { study }));
+      expect(segs).toHaveLength(1);
+    } finally {
+      await watcher.stop();
+      await queue.close();
+      await registry.close();
+    }
+  }, 300_000);
 });
