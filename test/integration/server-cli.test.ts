@@ -1,0 +1,82 @@
+/**
+ * `nnseg serve` as a process (server/dist; `npm run build` first): env configuration, SIGTERM, and a
+ * `kill -9` during a job — the next start finds the job in its journal and reports it INTERRUPTED.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { syntheticSeries } from '../helpers/synthetic-series.js';
+import { createTestModel } from '../helpers/test-model.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { TestClient, manifestOf, pushInstances } from './server-client.js';
+
+const CLI = join(process.cwd(), 'server/dist/cli/main.js');
+const TOKEN = 'cli-test-token-0123456789';
+
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(async () => {
+  tmp = makeTempDir('nnseg-serve-cli-');
+  await createTestModel(join(tmp.dir, 'models'));
+});
+afterAll(() => tmp.cleanup());
+
+function serve(): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--store', join(tmp.dir, 'models'), '--work-dir', join(tmp.dir, 'work')], {
+    env: { ...process.env, NNSEG_TOKENS: `${TOKEN}:viewer:cli-reader`, NNSEG_HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`nnseg serve did not start: ${out}`)), 60000);
+    const check = () => {
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: m[1], output: () => out });
+      }
+    };
+    child.stdout!.on('data', check);
+    child.once('exit', (code) => reject(new Error(`nnseg serve exited with ${code}: ${out}`)));
+  });
+}
+
+const exited = (child: ChildProcess) => new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (code) => r(code))));
+
+describe('nnseg serve (process)', () => {
+  it('prints its URL, serves /health, and stops on SIGTERM with exit code 0', async () => {
+    const { child, url, output } = await serve();
+    expect(await (await fetch(`${url}/health`)).json()).toMatchObject({ status: 'ok' });
+    child.kill('SIGTERM');
+    expect(await exited(child)).toBe(0);
+    expect(output()).toMatch(/SIGTERM: stopping/);
+    // logs carry no token
+    expect(output()).not.toContain(TOKEN);
+  });
+
+  it('after kill -9 during a job, the next start reports the job INTERRUPTED over HTTP and to a subscriber', async () => {
+    const first = await serve();
+    const s = syntheticSeries({ nx: 96, ny: 96, nz: 48, value: () => 500 });
+    const { client } = await TestClient.ready(first.url, TOKEN);
+    client.send({ type: 'segment', requestId: 'k', series: { kind: 'push', manifest: { instances: manifestOf(s.files) } }, options: { model: 'test-ct' } });
+    await pushInstances(client, s.files, await client.next('uploadStatus'));
+    const { jobId } = await client.next('queued');
+    await client.next('progress', 60000, (p) => p.stage === 'predicting');
+    first.child.kill('SIGKILL');
+    await exited(first.child);
+    await client.closed;
+
+    const second = await serve();
+    try {
+      const rec = (await (await fetch(`${second.url}/api/jobs/${jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as Record<string, unknown>;
+      expect(rec).toMatchObject({ id: jobId, state: 'failed', owner: 'cli-reader', error: { code: 'INTERRUPTED' } });
+      const { client: again } = await TestClient.ready(second.url, TOKEN);
+      again.send({ type: 'subscribe', jobId });
+      expect(await again.next('error')).toMatchObject({ code: 'INTERRUPTED', jobId });
+      await again.close();
+    } finally {
+      second.child.kill('SIGTERM');
+      await exited(second.child);
+    }
+  });
+});
