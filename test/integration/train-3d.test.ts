@@ -49,5 +49,5 @@ describe('train a 3D configuration (wasm backend)', () => {
     process.stderr.write(`train-3d: ${((Date.now() - t0) / 1000).toFixed(1)} s, validation Dice ${result.validation?.foreground_mean.Dice}\n`);
     expect(existsSync(join(result.foldFolder, 'validation', 'summary.json'))).toBe(true);
     expect(result.validation!.foreground_mean.Dice).toBeGreaterThanOrEqual(0.8);
-  });
+  }, 1_800_000);
 });

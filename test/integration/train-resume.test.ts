@@ -63,5 +63,5 @@ describe('train: kill and resume', () => {
     const again: number[] = [];
     await train({ ...base, resume: true, onEpoch: (r) => again.push(r.epoch) });
     expect(again).toEqual([]);
-  });
+  }, 600_000);
 });

@@ -9,8 +9,8 @@ import { train } from '../../training/trainer.js';
 import type { TfjsBackendName } from '../../engines/tfjs/backend.js';
 import { ProgressBar } from '../progress.js';
 
-const int = (name: string) => (v: string) => {
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`${name} must be a positive integer, got "${v}"`);
+const int = (name: string, min = 1) => (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${v}"`);
   return Number(v);
 };
 
@@ -64,7 +64,7 @@ export function register(program: Command): void {
     .option('--max-features <n>', 'smaller network: cap on features per stage', int('--max-features'))
     .option('--max-stages <n>', 'smaller network: at most n resolution stages', int('--max-stages'))
     .option('--patch-size <list>', 'override the patch size, e.g. 32,64,64')
-    .option('--seed <n>', 'seed for initialisation and data sampling', int('--seed'))
+    .option('--seed <n>', 'seed for initialisation and data sampling', int('--seed', 0))
     .option('--workers <n>', 'data-loader worker threads (default 2)', (v) => Number(v))
     .option('--no-validation', 'skip the final validation through the predictor')
     .action(async (o: Opts) => {
