@@ -115,7 +115,7 @@ describe('DicomWebClient transport (local fault-injecting server)', () => {
   let server: Server;
   let base = '';
   let hits = 0;
-  let mode: 'flaky' | 'hang' | 'fallback' = 'flaky';
+  let mode: 'flaky' | 'hang' | 'fallback' | 'no-paging' = 'flaky';
   const accepts: string[] = [];
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -124,6 +124,9 @@ describe('DicomWebClient transport (local fault-injecting server)', () => {
       if (mode === 'flaky') {
         if (hits < 3) { res.writeHead(503).end('busy'); return; }
         res.writeHead(200, { 'content-type': 'application/dicom+json' }).end('[{"00080060":{"vr":"CS","Value":["CT"]}}]');
+      } else if (mode === 'no-paging') {
+        // ignores limit and offset: always the same three series
+        res.writeHead(200, { 'content-type': 'application/dicom+json' }).end(JSON.stringify([1, 2, 3].map((n) => ({ '0020000E': { vr: 'UI', Value: [`1.2.${n}`] } }))));
       } else if (mode === 'hang') {
         // headers never come
       } else {
@@ -153,6 +156,14 @@ describe('DicomWebClient transport (local fault-injecting server)', () => {
     hits = 0; mode = 'flaky';
     const c = new DicomWebClient({ baseUrl: base, retries: 1, backoffMs: 10 });
     await expect(c.searchForSeries({}, { pageSize: 0 })).rejects.toThrow(/HTTP 503 .*busy \(after 2 attempts\)/);
+  });
+
+  it('stops paging when the server ignores limit/offset (no endless loop, no duplicates)', async () => {
+    mode = 'no-paging'; hits = 0;
+    const c = new DicomWebClient({ baseUrl: base, retries: 0 });
+    expect((await c.searchForSeries({}, { pageSize: 3 })).map((x) => jsonValue(x, '0020000E'))).toEqual(['1.2.1', '1.2.2', '1.2.3']);
+    expect(hits).toBe(2);
+    expect(await c.searchForSeries({}, { pageSize: 2 })).toHaveLength(3); // more than asked for: taken as everything
   });
 
   it('times out a request whose answer never comes', async () => {

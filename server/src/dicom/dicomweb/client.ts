@@ -133,6 +133,7 @@ export class DicomWebClient {
     const pageSize = options.pageSize ?? 500;
     const max = options.maxResults ?? Infinity;
     const results: DicomJson[] = [];
+    let firstOfPrevious: string | undefined;
     for (let offset = 0; ; ) {
       const params = new URLSearchParams(query);
       if (pageSize > 0) {
@@ -156,9 +157,12 @@ export class DicomWebClient {
       } finally {
         open.release();
       }
+      // a server that ignores offset sends the first page again: stop instead of looping
+      if (offset > 0 && page.length > 0 && JSON.stringify(page[0]) === firstOfPrevious) break;
+      firstOfPrevious = page.length > 0 ? JSON.stringify(page[0]) : undefined;
       results.push(...page);
       // a server that ignores limit returns everything at once; a short page is the last one
-      if (pageSize <= 0 || page.length < pageSize || page.length === 0 || results.length >= max) break;
+      if (pageSize <= 0 || page.length !== pageSize || results.length >= max) break;
       offset += page.length;
     }
     return results.length > max ? results.slice(0, max) : results;
