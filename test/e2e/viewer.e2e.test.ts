@@ -198,3 +198,33 @@ describe('nnseg viewer (OHIF 3.13.2 + extension + mode) end to end', () => {
     expect(consoleErrors.filter((e) => /nnseg/i.test(e))).toEqual([]);
   }, T);
 });
+
+describe('nnseg viewer, series sent by reference (the server pulls it from the same PACS)', () => {
+  let stack: Stack;
+  let page: Page;
+
+  beforeAll(async () => {
+    stack = await startStack({ serverReachesPacs: true });
+    page = await stack.browser.newPage();
+    await openStudy(stack, page);
+  }, T);
+
+  afterAll(async () => {
+    await stack?.stop();
+  }, T);
+
+  it('segments by Study/Series UID without uploading instances', async () => {
+    await page.selectOption('[data-testid=nnseg-model]', 'test-ct');
+    await page.click('[data-testid=nnseg-segment]');
+    await page.waitForSelector('[data-testid=nnseg-job][data-phase=done], [data-testid=nnseg-error]', { timeout: 180_000 });
+    const err = await page.$('[data-testid=nnseg-error]');
+    if (err) throw new Error(`panel shows an error: ${await err.textContent()}`);
+    const state = await segState(page);
+    expect(state.segmentations).toHaveLength(1);
+    // the queue saw a DICOMweb job, not a pushed folder
+    expect(stack.queue.list()).toHaveLength(1);
+    expect(stack.server.logs.filter((l) => l.event === 'job.submit')).toHaveLength(1);
+    expect(stack.server.logs.filter((l) => l.event === 'upload.start')).toHaveLength(0);
+    await page.screenshot({ path: join(ARTIFACTS, '05-by-reference.png') });
+  }, T);
+});
