@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { syntheticSeries } from '../helpers/synthetic-series.js';
 import { createTestModel } from '../helpers/test-model.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { startRedis } from '../helpers/redis.js';
+import { validateDicom } from '../helpers/dicom-validate.js';
 import { TestClient, manifestOf, pushInstances } from './server-client.js';
 
 const CLI = join(process.cwd(), 'server/dist/cli/main.js');
@@ -19,9 +21,9 @@ beforeAll(async () => {
 });
 afterAll(() => tmp.cleanup());
 
-function serve(): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+function serve(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--store', join(tmp.dir, 'models'), '--work-dir', join(tmp.dir, 'work')], {
-    env: { ...process.env, NNSEG_TOKENS: `${TOKEN}:viewer:cli-reader`, NNSEG_HOST: '127.0.0.1' },
+    env: { ...process.env, NNSEG_TOKENS: `${TOKEN}:viewer:cli-reader`, NNSEG_HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -77,6 +79,37 @@ describe('nnseg serve (process)', () => {
     } finally {
       second.child.kill('SIGTERM');
       await exited(second.child);
+    }
+  });
+});
+
+describe('nnseg serve with NNSEG_REDIS_URL', () => {
+  it('queues on Redis; an `nnseg worker` process runs the job and the SEG comes back over the socket', async () => {
+    const redis = await startRedis();
+    const server = await serve({ NNSEG_REDIS_URL: redis.url });
+    const worker = spawn(process.execPath, [CLI, 'worker', '--redis', redis.url, '--store', join(tmp.dir, 'models')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let workerOut = '';
+    worker.stdout!.on('data', (d: Buffer) => (workerOut += d.toString()));
+    worker.stderr!.on('data', (d: Buffer) => (workerOut += d.toString()));
+    try {
+      const s = syntheticSeries({ nx: 24, ny: 24, nz: 6 });
+      const { client } = await TestClient.ready(server.url, TOKEN);
+      client.send({ type: 'segment', requestId: 'r', series: { kind: 'push', manifest: { instances: manifestOf(s.files) } }, options: { model: 'test-ct' } });
+      await pushInstances(client, s.files, await client.next('uploadStatus'));
+      const { jobId } = await client.next('queued');
+      const result = await client.next('result', 90000).catch((e: Error) => {
+        throw new Error(`${e.message}\nworker: ${workerOut}\nserver: ${server.output()}`);
+      });
+      expect(result.jobId).toBe(jobId);
+      expect(result.referencedSeriesInstanceUID).toBe(s.seriesInstanceUID);
+      expect(validateDicom(await client.frame(result.frameId)).errors).toEqual([]);
+      await client.close();
+    } finally {
+      worker.kill('SIGTERM');
+      await exited(worker);
+      server.child.kill('SIGTERM');
+      await exited(server.child);
+      await redis.stop();
     }
   });
 });

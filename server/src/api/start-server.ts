@@ -42,9 +42,14 @@ export async function startServer(config: ServerConfig, o: { log?: Logger; mount
   };
   let queue: JobQueue;
   if (config.queue.redisUrl) {
-    const createRedisQueue = (jobs as Record<string, unknown>).createRedisQueue as ((options: Record<string, unknown>) => Promise<JobQueue>) | undefined;
-    if (!createRedisQueue) throw new Error('NNSEG_REDIS_URL is set but this build has no Redis queue (createRedisQueue)');
-    queue = await createRedisQueue({ ...common, redisUrl: config.queue.redisUrl, connection: config.queue.redisUrl });
+    // this process only queues: `nnseg worker` processes (same store, same Redis) run the jobs
+    queue = await jobs.createRedisQueue({
+      url: config.queue.redisUrl,
+      registry,
+      maxJobsPerSession: config.limits.maxJobsPerSession,
+      retainSeries: common.retainSeries,
+      log: common.log,
+    });
   } else {
     queue = jobs.createInProcessQueue({ ...common, journalPath: config.queue.journal ?? join(config.workDir, 'jobs.jsonl') });
   }
