@@ -123,7 +123,7 @@ export async function startOrthanc(options: StartOrthancOptions = {}): Promise<O
     const response = await fetch(`${url}/instances`, {
       method: 'POST',
       headers: { ...headers, 'content-type': 'application/dicom' },
-      body: file,
+      body: new Uint8Array(file), // copy: fetch's BodyInit wants an ArrayBuffer-backed view
     });
     const text = await response.text();
     if (!response.ok) throw new Error(`Orthanc upload failed: HTTP ${response.status} ${text.slice(0, 300)}`);
