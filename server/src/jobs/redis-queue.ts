@@ -29,6 +29,7 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { ModelRegistry } from '../models/model-registry.js';
 import { isAbortError, JobError, toJobError } from './errors.js';
+import { InferenceThreads } from './inference-proxy.js';
 import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
 import { JobErrorCodeSchema, JobProgressSchema, parseSegmentRequest, SegmentRequestSchema } from './schemas.js';
 import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, SegmentRequest, SegmentResult } from './types.js';
@@ -420,6 +421,11 @@ export interface RedisWorkerOptions extends JobRunnerOptions {
   /** give up connecting after this long (default 10 s) */
   connectTimeoutMs?: number;
   log?: (line: string) => void;
+  /**
+   * where jobs run: 'inference-thread' (default; one thread per concurrent job, see inference-proxy.ts) keeps
+   * this process's event loop free to renew BullMQ's job locks while a long preprocessing step runs
+   */
+  executor?: 'inference-thread' | 'same-thread';
 }
 
 export interface RedisWorker {
@@ -434,18 +440,21 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   const redis = new Redis(options.url, { maxRetriesPerRequest: null });
   const subscriber = new Redis(options.url, { maxRetriesPerRequest: null });
   const ttl = options.resultTtlMs ?? 3_600_000;
+  const threads =
+    (options.executor ?? 'inference-thread') === 'inference-thread' ? new InferenceThreads({ ...options, threads: options.concurrency ?? 1, log }) : undefined;
 
   const processor = async (job: BullJob, _token?: string, signal?: AbortSignal): Promise<ReturnValue> => {
     const d = JobDataSchema.safeParse(job.data);
     if (!d.success) throw new UnrecoverableError(JSON.stringify({ code: 'INTERNAL', message: `job ${job.id}: unreadable job data (format ${FORMAT_VERSION} expected)` }));
     const abort = signal ?? new AbortController().signal;
     try {
-      const result = await runSegmentJob(d.data.request, options, {
+      const ctx = {
         signal: abort,
-        onProgress: (progress) => {
+        onProgress: (progress: JobProgress) => {
           job.updateProgress({ v: FORMAT_VERSION, progress }).catch(() => {});
         },
-      });
+      };
+      const result = threads ? await threads.run(job.id!, d.data.request, ctx) : await runSegmentJob(d.data.request, options, ctx);
       const key = resultKey(names, job.id!);
       await redis.set(key, Buffer.from(result.seg.buffer, result.seg.byteOffset, result.seg.byteLength), 'PX', ttl);
       const { seg: _seg, ...rest } = result;
@@ -476,7 +485,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     await withTimeout(Promise.all([worker.waitUntilReady(), subscriber.subscribe(cancelChannel(names))]), options.connectTimeoutMs ?? 10_000);
   } catch (e) {
     await worker.close(true).catch(() => {});
-    await Promise.allSettled([subscriber.quit(), redis.quit()]);
+    await Promise.allSettled([subscriber.quit(), redis.quit(), threads?.close()]);
     throw new JobError('INTERNAL', `cannot reach Redis at ${options.url.replace(/\/\/[^@/]*@/, '//***@')}: ${(e as Error).message}`, { cause: e });
   }
   return {
@@ -484,7 +493,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     close: async (force = false) => {
       if (force) worker.cancelAllJobs('worker shutting down');
       await worker.close(force);
-      await Promise.allSettled([subscriber.quit(), redis.quit()]);
+      await Promise.allSettled([subscriber.quit(), redis.quit(), threads?.close()]);
     },
   };
 }
