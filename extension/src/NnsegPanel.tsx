@@ -109,7 +109,7 @@ export function NnsegPanel({ ctx, session }: NnsegPanelProps) {
       </div>
 
       {job.phase !== 'idle' && (
-        <div data-testid="nnseg-job" data-phase={job.phase} style={styles.job}>
+        <div data-testid="nnseg-job" data-phase={job.phase} data-partials={job.partials ?? 0} style={styles.job}>
           <div data-testid="nnseg-stage">
             {job.phase === 'cancelled'
               ? 'Cancelled'

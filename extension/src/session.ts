@@ -21,6 +21,8 @@ export interface JobView {
   etaSeconds?: number;
   position?: number;
   note?: string;
+  /** partial slabs drawn so far */
+  partials?: number;
 }
 
 export interface ResultView {
@@ -150,7 +152,10 @@ export class NnsegSession {
       onQueued: (q: { position: number }) => this.setJob((j) => ({ ...j, phase: 'queued', stage: 'queued', position: q.position, percent: 0 })),
       onProgress: (p: { stage: string; percent: number; etaSeconds?: number }) => this.setJob((j) => ({ ...j, phase: 'running', stage: p.stage, percent: p.percent, etaSeconds: p.etaSeconds })),
       onPartial: (m: { z0: number; shape: [number, number, number] }, labels: Uint8Array) => {
-        overlay.write({ z0: m.z0, shape: m.shape, labels }).catch((e) => this.setJob((j) => ({ ...j, note: `partial result not drawn: ${(e as Error).message}` })));
+        overlay
+          .write({ z0: m.z0, shape: m.shape, labels })
+          .then(() => this.setJob((j) => ({ ...j, partials: (j.partials ?? 0) + 1 })))
+          .catch((e) => this.setJob((j) => ({ ...j, note: `partial result not drawn: ${(e as Error).message}` })));
       },
     };
     this.set({ job: { phase: 'preparing', percent: 0, stage: 'receiving' } });
@@ -168,7 +173,7 @@ export class NnsegSession {
       overlay.remove();
       if (outcome.kind === 'cancelled') return this.set({ job: { phase: 'cancelled', percent: 0 } });
       if (outcome.kind === 'error') return this.set({ job: { phase: 'failed', percent: 0 }, error: `${outcome.error.code}: ${outcome.error.message}` });
-      this.set({ job: { phase: 'loading', stage: 'encoding', percent: 100 } });
+      this.setJob((j) => ({ phase: 'loading', stage: 'encoding', percent: 100, partials: j.partials }));
       const loaded = await loadSegIntoViewport(ctx.servicesManager.services, outcome.seg, series.viewportId);
       this.set({
         result: {
@@ -181,7 +186,7 @@ export class NnsegSession {
           seriesInstanceUID: series.seriesInstanceUID,
           sopInstanceUID: outcome.result.sopInstanceUID,
         },
-        job: { phase: 'done', stage: 'encoding', percent: 100 },
+        job: { phase: 'done', stage: 'encoding', percent: 100, partials: this.state.job.partials },
       });
       // the stock mode switches to its own segmentation panel when a segmentation appears: come back
       const panelService = ctx.servicesManager.services.panelService as { activatePanel?(id: string, force?: boolean): void } | undefined;

@@ -127,6 +127,10 @@ describe('nnseg viewer (OHIF 3.13.2 + extension + mode) end to end', () => {
     if (err) throw new Error(`panel shows an error: ${await err.textContent()}`);
     expect(await page.getAttribute('[data-testid=nnseg-progress]', 'data-percent')).toBe('100');
     expect(percents.some((p) => p > 0 && p < 100)).toBe(true);
+    // partial slabs were drawn on the viewer while the job ran
+    const partials = Number(await page.getAttribute('[data-testid=nnseg-job]', 'data-partials'));
+    stepLog(`partials drawn: ${partials}`);
+    expect(partials).toBeGreaterThan(0);
     await page.waitForTimeout(1500);
     await page.screenshot({ path: join(ARTIFACTS, '02-result.png') });
 
