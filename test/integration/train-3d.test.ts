@@ -3,9 +3,9 @@
  * server/src/demo) planned and preprocessed by our pipeline, trained by the nnseg trainer and validated
  * through the real predictor (summary.json).
  *
- * Overrides for CI time (documented, not nnU-Net defaults): 8 phantoms of 24×48×48 at 5×4×4 mm,
- * features 4·2^s capped at 16, 3 stages, patch 16×32×32, batch 2, 12 epochs × 10 iterations, 2
- * validation iterations. TRAIN3D_EPOCHS / TRAIN3D_ITERS change the length.
+ * Overrides for CI time (documented, not nnU-Net defaults) — the recipe of server/demo-model/train-demo.sh:
+ * 12 phantoms of 32×64×64 at 5×4×4 mm, features 4·2^s capped at 8, 3 stages, patch 16×16×16, batch 2,
+ * 8 epochs × 10 iterations, 2 validation iterations. TRAIN3D_EPOCHS / TRAIN3D_ITERS change the length.
  */
 import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { writePhantomDataset } from '../../server/src/demo/phantom-dataset.js';
 import { ensurePreprocessed, shrinkPlans } from '../../server/src/training/prepare.js';
 import { train } from '../../server/src/training/trainer.js';
 
-const EPOCHS = Number(process.env.TRAIN3D_EPOCHS ?? 12);
+const EPOCHS = Number(process.env.TRAIN3D_EPOCHS ?? 8);
 const ITERS = Number(process.env.TRAIN3D_ITERS ?? 10);
 
 describe('train a 3D configuration (wasm backend)', () => {
@@ -24,10 +24,10 @@ describe('train a 3D configuration (wasm backend)', () => {
   it('reaches validation Dice ≥ 0.80 on CT phantoms', async () => {
     const name = 'Dataset903_Phantom';
     const raw = join(tmp.dir, 'raw', name);
-    await writePhantomDataset(raw, { numCases: 8, shape: [24, 48, 48], spacing: [5, 4, 4], seed: 3 });
+    await writePhantomDataset(raw, { numCases: 12, shape: [32, 64, 64], spacing: [5, 4, 4], seed: 0 });
     const pre = join(tmp.dir, 'preprocessed', name);
     const plans = await ensurePreprocessed({ rawDatasetFolder: raw, preprocessedDatasetFolder: pre, datasetName: name, configuration: '3d_fullres', workers: 0 });
-    const small = shrinkPlans(plans, '3d_fullres', { baseFeatures: 4, maxFeatures: 16, maxStages: 3, batchSize: 2, patchSize: [16, 32, 32] });
+    const small = shrinkPlans(plans, '3d_fullres', { baseFeatures: 4, maxFeatures: 8, maxStages: 3, batchSize: 2, patchSize: [16, 16, 16] });
     const t0 = Date.now();
     const result = await train({
       preprocessedDatasetFolder: pre,
