@@ -23,7 +23,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { JobError, toJobError } from './errors.js';
-import { InferenceThreads } from './inference-proxy.js';
+import { createInferenceThreads, type InferenceThreads, type JobExecutor } from './inference-proxy.js';
 import { JobJournal } from './job-journal.js';
 import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
 import { parseSegmentRequest } from './schemas.js';
@@ -46,8 +46,11 @@ export interface InProcessQueueOptions extends JobRunnerOptions {
   resultTtlMs?: number;
   /** operational messages (no patient data) */
   log?: (line: string) => void;
-  /** where jobs run: 'inference-thread' (default; one worker thread per concurrent job) or 'same-thread' */
-  executor?: 'inference-thread' | 'same-thread';
+  /**
+   * where jobs run: 'inference-thread' (one worker thread per concurrent job), 'same-thread' (debugging), or
+   * 'auto' (default: threads, unless their script is missing, e.g. in a one-file bundle; logged)
+   */
+  executor?: JobExecutor;
   /** inference-thread mode: how long a cancelled job's thread may take to stop before it is replaced (5000 ms) */
   cancelGraceMs?: number;
   /** inference-thread mode: V8 heap limits per thread */
@@ -92,10 +95,7 @@ export class InProcessQueue implements JobQueue {
   constructor(private readonly options: InProcessQueueOptions) {
     this.concurrency = Math.max(1, options.concurrency ?? 1);
     this.log = options.log ?? (() => {});
-    this.inferenceThreads =
-      (options.executor ?? 'inference-thread') === 'inference-thread'
-        ? new InferenceThreads({ ...options, threads: this.concurrency, log: this.log })
-        : undefined;
+    this.inferenceThreads = createInferenceThreads(options.executor, { ...options, threads: this.concurrency, log: this.log });
     if (options.journalPath) {
       const opened = JobJournal.open(options.journalPath, { keepEnded: options.keepEndedJobs });
       this.journal = opened.journal;

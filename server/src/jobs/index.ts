@@ -2,7 +2,7 @@
 export * from './types.js';
 export { JobError, isAbortError, toJobError } from './errors.js';
 export { createInProcessQueue, InProcessQueue, type InProcessQueueOptions } from './in-process-queue.js';
-export { InferenceThreads, type InferenceThreadsOptions } from './inference-proxy.js';
+export { InferenceThreads, createInferenceThreads, type InferenceThreadsOptions, type JobExecutor } from './inference-proxy.js';
 export { runSegmentJob, type JobRunnerOptions, type FetchSeries, type DicomWebSource } from './run-job.js';
 export { JobJournal, JOURNAL_VERSION, type JournalEntry } from './job-journal.js';
 export { segmentSeries, segmentStatistics, segmentDescriptions, assembleSeries, STAGE_PERCENT, type SeriesInput, type SegmentContext } from './segment-series.js';

@@ -64,6 +64,25 @@ interface Slot {
 
 const abortError = () => new DOMException('the job was cancelled', 'AbortError');
 
+/** Where jobs run: in inference threads, on the calling thread, or threads when their script is there. */
+export type JobExecutor = 'inference-thread' | 'same-thread' | 'auto';
+
+/**
+ * The threads for an executor choice. 'auto' (the queues' default) falls back to the calling thread, with a
+ * log line, when the thread script is missing — e.g. the server bundled into one file, where
+ * `server/dist/jobs/inference-thread.js` is not beside the code; 'inference-thread' throws then.
+ */
+export function createInferenceThreads(executor: JobExecutor | undefined, options: InferenceThreadsOptions): InferenceThreads | undefined {
+  if (executor === 'same-thread') return undefined;
+  try {
+    return new InferenceThreads(options);
+  } catch (e) {
+    if (executor === 'inference-thread') throw e;
+    options.log?.(`jobs run on the main thread: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
 export class InferenceThreads {
   readonly size: number;
   private readonly slots: Slot[] = [];
@@ -71,12 +90,14 @@ export class InferenceThreads {
   private readonly config: InferenceThreadConfig;
   private readonly log: (line: string) => void;
   private readonly unsubscribe: () => void;
+  private readonly script: URL;
   private closed = false;
   /** threads started so far (restarts included), for operations and tests */
   started = 0;
 
   constructor(private readonly options: InferenceThreadsOptions) {
     this.size = Math.max(1, options.threads ?? 1);
+    this.script = workerScriptUrl('./inference-thread.js', import.meta.url); // throws, naming the path, when not built
     this.registry = options.registry;
     this.log = options.log ?? (() => {});
     const settings = this.registry.settings();
@@ -130,6 +151,7 @@ export class InferenceThreads {
       slot.job = job;
       ctx.signal.addEventListener('abort', job.onAbort, { once: true });
       const worker = slot.worker ?? this.spawn(slot);
+      worker.ref(); // a running job keeps the process alive; an idle thread does not (see settle)
       worker.postMessage({ type: 'run', jobId, request } satisfies ToThread);
     });
   }
@@ -176,7 +198,7 @@ export class InferenceThreads {
 
   private spawn(slot: Slot): Worker {
     Atomics.store(slot.busy, 0, 0);
-    const worker = new Worker(workerScriptUrl('./inference-thread.js', import.meta.url), {
+    const worker = new Worker(this.script, {
       workerData: { ...this.config, busy: slot.busy.buffer },
       resourceLimits: this.options.resourceLimits,
     });
@@ -214,6 +236,7 @@ export class InferenceThreads {
   private settle(slot: Slot, job: ThreadJob, f: () => void): void {
     if (slot.job !== job) return;
     slot.job = undefined;
+    slot.worker?.unref();
     clearTimeout(job.graceTimer);
     job.ctx.signal.removeEventListener('abort', job.onAbort);
     f();

@@ -29,7 +29,7 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { ModelRegistry } from '../models/model-registry.js';
 import { isAbortError, JobError, toJobError } from './errors.js';
-import { InferenceThreads } from './inference-proxy.js';
+import { createInferenceThreads, type JobExecutor } from './inference-proxy.js';
 import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
 import { JobErrorCodeSchema, JobProgressSchema, parseSegmentRequest, SegmentRequestSchema } from './schemas.js';
 import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, SegmentRequest, SegmentResult } from './types.js';
@@ -422,10 +422,10 @@ export interface RedisWorkerOptions extends JobRunnerOptions {
   connectTimeoutMs?: number;
   log?: (line: string) => void;
   /**
-   * where jobs run: 'inference-thread' (default; one thread per concurrent job, see inference-proxy.ts) keeps
-   * this process's event loop free to renew BullMQ's job locks while a long preprocessing step runs
+   * where jobs run (see inference-proxy.ts; default 'auto' = inference threads when built): threads keep this
+   * process's event loop free to renew BullMQ's job locks while a long preprocessing step runs
    */
-  executor?: 'inference-thread' | 'same-thread';
+  executor?: JobExecutor;
 }
 
 export interface RedisWorker {
@@ -440,8 +440,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
   const redis = new Redis(options.url, { maxRetriesPerRequest: null });
   const subscriber = new Redis(options.url, { maxRetriesPerRequest: null });
   const ttl = options.resultTtlMs ?? 3_600_000;
-  const threads =
-    (options.executor ?? 'inference-thread') === 'inference-thread' ? new InferenceThreads({ ...options, threads: options.concurrency ?? 1, log }) : undefined;
+  const threads = createInferenceThreads(options.executor, { ...options, threads: options.concurrency ?? 1, log });
 
   const processor = async (job: BullJob, _token?: string, signal?: AbortSignal): Promise<ReturnValue> => {
     const d = JobDataSchema.safeParse(job.data);
