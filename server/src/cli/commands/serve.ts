@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { startServer } from '../../api/start-server.js';
 import { loadServerConfig } from '../../config/server-config.js';
+import { prepareDemo } from '../../demo/demo-setup.js';
+import { ModelStore } from '../../models/model-store.js';
 import { viewerMounts } from '../../viewer/server-mount.js';
 
 export function register(program: Command): void {
@@ -12,6 +14,7 @@ export function register(program: Command): void {
     .option('--config <file>', 'server config JSON (default ./nnseg.config.json if present; env NNSEG_CONFIG)')
     .option('--store <folder>', 'model store (default $NNSEG_MODEL_STORE or ~/.nnseg/models)')
     .option('--work-dir <folder>', 'upload spools, job journal (default <tmp>/nnseg-server; env NNSEG_WORK_DIR)')
+    .option('--demo', 'first-run default: import the demo model, write a phantom CT study to open in the viewer, and on a loopback address without tokens let the local browser in as annotator')
     .addHelpText(
       'after',
       `
@@ -19,7 +22,7 @@ Environment: NNSEG_PORT, NNSEG_HOST, NNSEG_TOKENS (token:role:subject[:expiresAt
 NNSEG_ORIGINS (comma-separated browser origins), NNSEG_REDIS_URL (use the BullMQ queue), NNSEG_PACS_URL (DICOMweb),
 NNSEG_MODEL_STORE, NNSEG_WORK_DIR, NNSEG_CONFIG. See docs/server.md.`,
     )
-    .action(async (o: { port?: string; host?: string; config?: string; store?: string; workDir?: string }) => {
+    .action(async (o: { port?: string; host?: string; config?: string; store?: string; workDir?: string; demo?: boolean }) => {
       const config = loadServerConfig(o.config);
       if (o.port !== undefined) {
         const port = Number(o.port);
@@ -29,6 +32,15 @@ NNSEG_MODEL_STORE, NNSEG_WORK_DIR, NNSEG_CONFIG. See docs/server.md.`,
       if (o.host !== undefined) config.host = o.host;
       if (o.store !== undefined) config.store = o.store;
       if (o.workDir !== undefined) config.workDir = o.workDir;
+      if (o.demo) {
+        const demo = await prepareDemo(new ModelStore(config.store), config.workDir);
+        const loopback = ['127.0.0.1', 'localhost', '::1'].includes(config.host);
+        if (config.tokens.length === 0 && config.anonymousRole === null && loopback) config.anonymousRole = 'annotator';
+        process.stdout.write(
+          `nnseg serve --demo: model "${demo.modelName}"${demo.imported ? ' imported' : ''}; demo CT study in ${demo.studyFolder}\n` +
+            `  open <server url>/local, drop that folder's .dcm files on the page, open the study in the nnseg mode and Segment with "${demo.modelName}"\n`,
+        );
+      }
       if (config.tokens.length === 0 && config.anonymousRole === null)
         process.stderr.write('nnseg serve: no tokens configured (NNSEG_TOKENS or "tokens" in the config): every client will be refused\n');
       const running = await startServer(config, { mount: viewerMounts(config) });
