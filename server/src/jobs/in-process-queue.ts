@@ -16,7 +16,8 @@
  *   DICOMweb reference), else failed with INTERRUPTED.
  * - Where jobs run (`executor`): by default in long-lived inference threads (inference-proxy.ts), one per
  *   concurrent job, so series parsing, preprocessing, export and SEG encoding never block the event loop;
- *   `'same-thread'` runs runSegmentJob on the main thread (debugging, profiling).
+ *   `'same-thread'` runs runSegmentJob on the main thread (debugging, profiling); the default `'auto'` falls
+ *   back to it, with a log line, when the thread script is missing (a one-file bundle).
  * - Spooled series (a 'folder' source spooled by the API, or a DICOMweb series fetched into `spoolRoot`)
  *   are removed when the job ends, unless `retainSeries` (kept for training).
  */
