@@ -244,13 +244,20 @@ describe('inference threads', () => {
     }
   }, 60_000);
 
-  it("keeps the old same-thread mode for debugging", async () => {
+  it('keeps the old same-thread mode for debugging (where the same measurement sees the loop blocked)', async () => {
     const q = createInProcessQueue({ registry, executor: 'same-thread' });
     try {
       expect(q.inferenceThreads).toBeUndefined();
+      const folder = seriesFolder({ nx: 256, ny: 256, nz: 64, pixelSpacing: [0.5, 0.5], sliceSpacing: 1 });
       const c = collector();
-      q.submit(request('s', seriesFolder()), c.onEvent);
+      const h = monitorEventLoopDelay({ resolution: 10 });
+      h.enable();
+      await new Promise((r) => setTimeout(r, 50));
+      q.submit(request('s', folder, { step: 1 }), c.onEvent);
       expect((await c.ended).type).toBe('result');
+      h.disable();
+      // reading and preprocessing the series run in one synchronous stretch on this thread
+      expect(h.max / 1e6).toBeGreaterThan(300);
       expect(registry.warm().some((w) => !w.key.startsWith('inference-thread-'))).toBe(true);
     } finally {
       await q.close();
