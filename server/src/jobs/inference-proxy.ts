@@ -150,9 +150,13 @@ export class InferenceThreads {
       };
       slot.job = job;
       ctx.signal.addEventListener('abort', job.onAbort, { once: true });
-      const worker = slot.worker ?? this.spawn(slot);
-      worker.ref(); // a running job keeps the process alive; an idle thread does not (see settle)
-      worker.postMessage({ type: 'run', jobId, request } satisfies ToThread);
+      try {
+        const worker = slot.worker ?? this.spawn(slot);
+        worker.ref(); // a running job keeps the process alive; an idle thread does not (see settle)
+        worker.postMessage({ type: 'run', jobId, request } satisfies ToThread);
+      } catch (e) {
+        this.settle(slot, job, () => job.reject(new JobError('INTERNAL', `could not start an inference thread: ${(e as Error).message}`, { cause: e })));
+      }
     });
   }
 
