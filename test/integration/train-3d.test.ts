@@ -43,6 +43,7 @@ describe('train a 3D configuration (wasm backend)', () => {
       iterationsPerEpoch: ITERS,
       validationIterations: 2,
       saveEvery: 4,
+      seed: 0,
       loaderWorkers: 1,
       backend: 'wasm',
       log: (l) => {
