@@ -13,6 +13,8 @@ import { WebSocketServer } from 'ws';
 import type { ServerConfig } from '../config/server-config.js';
 import type { JobQueue } from '../jobs/types.js';
 import { MODEL_NAME_PATTERN, type ModelStore } from '../models/model-store.js';
+import { CorrectionStore, correctionsRoot, mountCorrectionRoutes } from './corrections.js';
+import { CORRECTION_HEADER } from './corrections-schema.js';
 import { Authenticator, originAllowed, roleAllows, tokenFromRequest, type Principal } from './auth.js';
 import { Hub, stderrLogger, type Logger } from './hub.js';
 import { ApiMetrics } from './metrics.js';
@@ -78,7 +80,7 @@ export function createApp(deps: AppDeps): ApiServer {
       }
       res.setHeader('Access-Control-Allow-Origin', origin);
       res.setHeader('Vary', 'Origin');
-      res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+      res.setHeader('Access-Control-Allow-Headers', `Authorization, Content-Type, ${CORRECTION_HEADER}`);
       res.setHeader('Access-Control-Allow-Methods', 'GET, POST, DELETE, OPTIONS');
       res.setHeader('Access-Control-Max-Age', '600');
     }
@@ -225,6 +227,8 @@ export function createApp(deps: AppDeps): ApiServer {
     }
     res.json(job);
   });
+
+  mountCorrectionRoutes(app, { config, store: new CorrectionStore(correctionsRoot(config.workDir)), requireRole, sendError, log });
 
   for (const mount of deps.mount ?? []) mount(app);
 

@@ -38,6 +38,18 @@ export function openApiDocument(serverVersion: string): Record<string, unknown> 
           },
         },
         ModelCard: { type: 'object', description: 'model-card.json (formatVersion 1), see server/src/models/model-card.ts' },
+        StoredCorrection: {
+          type: 'object',
+          description: 'correction.json of a stored correction (StoredCorrectionSchema in server/src/api/corrections-schema.ts)',
+          required: ['id', 'header', 'receivedAt', 'subject', 'byteLength'],
+          properties: {
+            id: { type: 'string', format: 'uuid' },
+            header: { type: 'object', description: 'the X-Nnseg-Correction header as sent (CorrectionHeaderSchema, version 1)' },
+            receivedAt: { type: 'string', format: 'date-time' },
+            subject: { type: 'string', description: 'subject of the token that sent it' },
+            byteLength: { type: 'integer' },
+          },
+        },
         JobRecord: {
           type: 'object',
           required: ['id', 'sessionId', 'state', 'model', 'createdAt'],
@@ -120,6 +132,52 @@ export function openApiDocument(serverVersion: string): Record<string, unknown> 
           summary: 'One job',
           security: auth,
           responses: { '200': { description: 'job', content: { 'application/json': { schema: { $ref: '#/components/schemas/JobRecord' } } } }, '404': errorResponse('UNKNOWN_JOB') },
+        },
+      },
+      '/api/corrections': {
+        post: {
+          summary: 'Store a corrected labelmap as a training label (annotator, admin); see docs/corrections.md',
+          security: auth,
+          parameters: [
+            {
+              name: 'X-Nnseg-Correction',
+              in: 'header',
+              required: true,
+              description: 'JSON: { version: 1, model, studyInstanceUID, seriesInstanceUID, sourceSegSOPInstanceUID?, shape: [nz, ny, nx], labels: { name: value } }',
+              schema: { type: 'string' },
+            },
+          ],
+          requestBody: {
+            required: true,
+            description: 'uint8 labels, one per voxel, x fastest, planes ascending along the slice normal (the `partial` slab layout)',
+            content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } },
+          },
+          responses: {
+            '201': { description: 'stored', content: { 'application/json': { schema: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } } } } },
+            '400': errorResponse('BAD_MESSAGE: bad header (the field is named), body length ≠ shape product, a label value not in the header'),
+            '401': errorResponse('UNAUTHORIZED / TOKEN_EXPIRED'),
+            '403': errorResponse('FORBIDDEN: a viewer token'),
+            '413': errorResponse('PAYLOAD_TOO_LARGE: shape over limits.maxSeriesBytes'),
+          },
+        },
+        get: {
+          summary: 'Stored corrections; admin only',
+          security: auth,
+          responses: {
+            '200': {
+              description: 'corrections, oldest first, and folders that could not be read',
+              content: { 'application/json': { schema: { type: 'object', properties: { corrections: { type: 'array', items: { $ref: '#/components/schemas/StoredCorrection' } }, broken: { type: 'array', items: { type: 'object' } } } } } },
+            },
+            '403': errorResponse('FORBIDDEN'),
+          },
+        },
+      },
+      '/api/corrections/{id}': {
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+        delete: {
+          summary: 'Delete a stored correction; admin only',
+          security: auth,
+          responses: { '204': { description: 'deleted' }, '403': errorResponse('FORBIDDEN'), '404': errorResponse('NOT_FOUND: no such correction') },
         },
       },
       '/ws': { get: { summary: 'WebSocket upgrade (see docs/protocol.md)', responses: { '101': { description: 'switching protocols' }, '401': { description: 'bad token on the upgrade' }, '403': { description: 'origin not allowed' } } } },
