@@ -12,8 +12,9 @@ import { register as worker } from './worker.js';
 import { register as phantom } from './phantom.js';
 import { register as watch } from './watch.js';
 import { register as train } from './train.js';
+import { register as corrections } from './corrections.js';
 
 /** Every subcommand module exports one `register(program)`; add new ones here. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, dicomToNifti, niftiToSeg, segToNifti, importModel, predict, ensemble, serve, worker, phantom, watch, train];
+export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, dicomToNifti, niftiToSeg, segToNifti, importModel, predict, ensemble, serve, worker, phantom, watch, train, corrections];
