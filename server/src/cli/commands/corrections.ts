@@ -11,14 +11,15 @@ interface Common {
   config?: string;
 }
 
-/** --work-dir, else the server config's workDir (the same resolution `nnseg serve` uses). */
-function workDirOf(o: Common): { workDir: string; pacs?: { url: string; headers?: Record<string, string> } } {
+/** --work-dir, else the server config's workDir (the same resolution `nnseg serve` uses); the config is read only when needed. */
+function workDirOf(o: Common, needPacs = false): { workDir: string; pacs?: { url: string; headers?: Record<string, string> } } {
+  if (o.workDir !== undefined && !needPacs) return { workDir: o.workDir };
   const config = loadServerConfig(o.config);
   return { workDir: o.workDir ?? config.workDir, ...(config.pacs ? { pacs: config.pacs } : {}) };
 }
 
 export function register(program: Command): void {
-  const cmd = program.command('corrections').description('corrected labelmaps sent from the viewer (POST /api/corrections): list them, build an nnU-Net training dataset');
+  const cmd = program.command('corrections').description('corrected labelmaps sent from the viewer (POST /api/corrections): list, delete, prune, build an nnU-Net training dataset');
 
   cmd
     .command('list')
@@ -39,6 +40,40 @@ export function register(program: Command): void {
     });
 
   cmd
+    .command('delete')
+    .description('delete stored corrections by id')
+    .argument('<ids...>', 'correction ids (from nnseg corrections list)')
+    .option('--work-dir <folder>', "the server's work dir (default: from the server config)")
+    .option('--config <file>', 'server config JSON (default ./nnseg.config.json if present; env NNSEG_CONFIG)')
+    .action((ids: string[], o: Common) => {
+      const store = new CorrectionStore(correctionsRoot(workDirOf(o).workDir));
+      const unknown = ids.filter((id) => !store.has(id));
+      if (unknown.length) throw new Error(`no stored correction ${unknown.join(', ')} in ${store.root} (nothing deleted)`);
+      for (const id of ids) store.delete(id);
+      process.stderr.write(`deleted ${ids.length} correction(s)\n`);
+    });
+
+  cmd
+    .command('prune')
+    .description('retention: delete the corrections received more than N days ago')
+    .requiredOption('--older-than <days>', 'age in days (fractions allowed)')
+    .option('--work-dir <folder>', "the server's work dir (default: from the server config)")
+    .option('--config <file>', 'server config JSON (default ./nnseg.config.json if present; env NNSEG_CONFIG)')
+    .option('--dry-run', 'only list what would be deleted')
+    .action((o: Common & { olderThan: string; dryRun?: boolean }) => {
+      const days = Number(o.olderThan);
+      if (!(days >= 0)) throw new Error(`--older-than must be a number of days ≥ 0, got "${o.olderThan}"`);
+      const store = new CorrectionStore(correctionsRoot(workDirOf(o).workDir));
+      const cutoff = Date.now() - days * 86_400_000;
+      const old = store.list().corrections.filter((c) => Date.parse(c.receivedAt) < cutoff);
+      for (const c of old) {
+        if (!o.dryRun) store.delete(c.id);
+        process.stdout.write(`${o.dryRun ? 'would delete' : 'deleted'} ${c.id} (received ${c.receivedAt})\n`);
+      }
+      process.stderr.write(`${old.length} correction(s) older than ${days} day(s)${o.dryRun ? ' (dry run)' : ''}\n`);
+    });
+
+  cmd
     .command('dataset')
     .description('build an nnU-Net v2 raw dataset (imagesTr, labelsTr, dataset.json) from the stored corrections, retrieving each series from the PACS')
     .requiredOption('--name <DatasetNNN_Name>', 'dataset folder name, e.g. Dataset510_LiverCorrections')
@@ -51,7 +86,7 @@ export function register(program: Command): void {
     .option('--file-ending <ending>', 'image file ending: .nii.gz, .nrrd or .mha', '.nii.gz')
     .option('--overwrite', 'replace an existing dataset folder of that name')
     .action(async (o: Common & { name: string; output?: string; pacs?: string; pacsToken?: string; model?: string; fileEnding: string; overwrite?: boolean }) => {
-      const { workDir, pacs } = workDirOf(o);
+      const { workDir, pacs } = workDirOf(o, o.pacs === undefined);
       const pacsUrl = o.pacs ?? pacs?.url;
       if (!pacsUrl) throw new Error('no PACS: pass --pacs <DICOMweb url> or set pacs.url in the server config (NNSEG_PACS_URL)');
       const rawRoot = o.output ?? nnunetRoot('nnUNet_raw');
