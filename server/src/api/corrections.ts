@@ -6,7 +6,7 @@
  * listed correction is always whole.
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Express, NextFunction, Request, Response } from 'express';
 import type { ServerConfig } from '../config/server-config.js';
@@ -115,9 +115,18 @@ export class CorrectionStore {
     renameSync(spool.folder, join(this.root, spool.id));
   }
 
-  /** Spools left by requests that never finished (e.g. a crash); removed at start-up. */
-  dropSpools(): void {
-    rmSync(join(this.root, '.incoming'), { recursive: true, force: true });
+  /**
+   * Spools left by requests that never finished (e.g. a crash), removed at start-up; only those older than
+   * `minAgeMs`, so a second server sharing the work dir keeps the uploads it is receiving.
+   */
+  dropStaleSpools(minAgeMs = 3_600_000, now = Date.now()): void {
+    const incoming = join(this.root, '.incoming');
+    if (!existsSync(incoming)) return;
+    for (const name of readdirSync(incoming)) {
+      const p = join(incoming, name);
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (st && now - st.mtimeMs > minAgeMs) rmSync(p, { recursive: true, force: true });
+    }
   }
 }
 
@@ -134,7 +143,7 @@ export interface CorrectionRoutesDeps {
 /** POST /api/corrections (annotator), GET /api/corrections (admin), DELETE /api/corrections/:id (admin). */
 export function mountCorrectionRoutes(app: Express, deps: CorrectionRoutesDeps): void {
   const { config, store, requireRole, sendError, log } = deps;
-  store.dropSpools();
+  store.dropStaleSpools();
 
   app.post('/api/corrections', requireRole('annotator'), (req: AuthedRequest, res) => {
     // a refusal before the body was read: drain it so the client sees the answer, not a reset

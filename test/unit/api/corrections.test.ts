@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { TOKENS, startTestServer, type TestServer } from '../../integration/server-harness.js';
@@ -198,6 +198,18 @@ describe('GET and DELETE /api/corrections', () => {
     expect(broken).toEqual([{ id: fake, reason: expect.stringMatching(/correction\.json: id: /) }]);
     expect(store.delete(fake)).toBe(true);
     expect(store.list().broken).toEqual([]);
+  });
+
+  it('drops only spools older than the age limit (a crash leftover), keeping one being received', () => {
+    const store = new CorrectionStore(root);
+    const old = store.newSpool();
+    const fresh = store.newSpool();
+    store.dropStaleSpools(3_600_000, Date.now() + 1000);
+    expect(spools().sort()).toEqual([old.id, fresh.id].sort());
+    utimesSync(old.folder, new Date(Date.now() - 2 * 3_600_000), new Date(Date.now() - 2 * 3_600_000));
+    store.dropStaleSpools(3_600_000);
+    expect(spools()).toEqual([fresh.id]);
+    rmSync(fresh.folder, { recursive: true });
   });
 
   it('CORS preflight allows the X-Nnseg-Correction header', async () => {
