@@ -51,7 +51,8 @@ describe('nnseg plan → import-model → predict → evaluate', () => {
     const out = join(tmp.dir, 'pred');
     const predicted = await nnseg('predict', '-i', join(ds.folder, 'imagesTr'), '-o', out, '-m', 'synthetic', '--store', store, '-f', '0', '--step', '0.5');
     expect(predicted.stderr).toMatch(/network [\d.]+ s/);
-    expect(readdirSync(out).sort()).toEqual(ds.cases.map((c) => `${c.id}.nii.gz`).sort());
+    // as nnUNetv2_predict: the segmentations plus the model's dataset.json and plans.json
+    expect(readdirSync(out).sort()).toEqual([...ds.cases.map((c) => `${c.id}.nii.gz`), 'dataset.json', 'plans.json'].sort());
 
     for (const c of ds.cases) {
       const seg = await readImage(join(out, `${c.id}.nii.gz`));
