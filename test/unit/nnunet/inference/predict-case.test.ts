@@ -6,6 +6,7 @@
  */
 import type { Vec3, Volume } from '../../../../server/src/imaging/volume.js';
 import { predictCase, type CaseModel } from '../../../../server/src/nnunet/inference/predict-case.js';
+import { LARGEST_COMPONENT_FN, applyPostprocessing, type PostprocessingStep } from '../../../../server/src/nnunet/postprocessing/postprocessing.js';
 import { parsePreprocessingPlans } from '../../../../server/src/nnunet/preprocessing/default-preprocessor.js';
 
 const shape: Vec3 = [6, 10, 12];
@@ -124,5 +125,32 @@ describe('predictCase', () => {
           if (core(z, y, x)) holes++;
         }
     expect(holes).toBe(40);
+  });
+
+  it('postprocessing on the crop box gives what nnU-Net gets on the whole image', async () => {
+    // two bright blobs of different size inside the box, dark elsewhere; label 1 where bright
+    const img = image();
+    for (let z = 0; z < shape[0]; z++)
+      for (let y = 0; y < shape[1]; y++)
+        for (let x = 0; x < shape[2]; x++) {
+          if (!inBox(z, y, x)) continue;
+          const big = y < 4 && x < 6;
+          const small = y >= 6 && x >= 8;
+          img.data[idx(z, y, x)] = big || small ? 10 : 1;
+        }
+    const threshold = async (input: Float32Array, s: readonly number[]) => {
+      const n = s.slice(2).reduce((a, b) => a * b, 1);
+      const out = new Float32Array(3 * n);
+      for (let v = 0; v < n; v++) out[n + v] = input[v] > 0 ? 1 : -1;
+      return out;
+    };
+    const steps: PostprocessingStep[] = [{ fn: LARGEST_COMPONENT_FN, labels: [1] }];
+    const plain = await predictCase([img], { ...model, folds: [{ fold: '0', network: threshold }] });
+    const post = await predictCase([img], { ...model, folds: [{ fold: '0', network: threshold }], postprocessing: steps });
+    const reference = applyPostprocessing(plain.segmentation.data.slice(), shape, steps);
+    expect(Array.from(post.segmentation.data)).toEqual(Array.from(reference));
+    const count = (a: ArrayLike<number>) => Array.from(a).filter((v) => v === 1).length;
+    expect(count(plain.segmentation.data)).toBeGreaterThan(count(post.segmentation.data)); // the small blob is gone
+    expect(count(post.segmentation.data)).toBe(4 * 2 * 3); // z 1..4, y 2..3, x 3..5
   });
 });
