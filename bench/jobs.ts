@@ -19,82 +19,15 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { phantomSeriesInstances } from '../server/src/demo/demo-study.js';
 import { createInProcessQueue } from '../server/src/jobs/in-process-queue.js';
 import type { JobEvent, SegmentResult } from '../server/src/jobs/types.js';
-import { writeNnunetCheckpoint } from '../server/src/models/checkpoint/writer.js';
 import { ModelRegistry } from '../server/src/models/model-registry.js';
 import { ModelStore } from '../server/src/models/model-store.js';
-import { networkSpecFromPlans } from '../server/src/nnunet/network/from-plans.js';
+import { createBenchModel } from './lib/bench-model.js';
 
 const SLICES = Number(process.env.BENCH_SLICES ?? 128);
 const PATCH = [32, 64, 64];
 const FEATURES = [4, 8, 16];
 const work = mkdtempSync(join(tmpdir(), 'nnseg-bench-jobs-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
-
-function plans(): Record<string, unknown> {
-  const k = [3, 3, 3];
-  return {
-    dataset_name: 'Dataset902_BenchJobs',
-    plans_name: 'nnUNetPlans',
-    original_median_spacing_after_transp: [2, 1.6, 1.6],
-    original_median_shape_after_transp: [96, 128, 128],
-    image_reader_writer: 'SimpleITKIO',
-    transpose_forward: [0, 1, 2],
-    transpose_backward: [0, 1, 2],
-    experiment_planner_used: 'ExperimentPlanner',
-    label_manager: 'LabelManager',
-    foreground_intensity_properties_per_channel: { '0': { max: 3000, mean: 60, median: 55, min: -1024, percentile_00_5: -200, percentile_99_5: 300, std: 60 } },
-    configurations: {
-      '3d_fullres': {
-        data_identifier: 'nnUNetPlans_3d_fullres',
-        preprocessor_name: 'DefaultPreprocessor',
-        batch_size: 2,
-        patch_size: PATCH,
-        median_image_size_in_voxels: [96, 128, 128],
-        spacing: [2, 1.6, 1.6],
-        normalization_schemes: ['CTNormalization'],
-        use_mask_for_norm: [false],
-        UNet_class_name: 'PlainConvUNet',
-        UNet_base_num_features: FEATURES[0],
-        n_conv_per_stage_encoder: FEATURES.map(() => 2),
-        n_conv_per_stage_decoder: FEATURES.slice(1).map(() => 2),
-        num_pool_per_axis: [2, 2, 2],
-        pool_op_kernel_sizes: [
-          [1, 1, 1],
-          [2, 2, 2],
-          [2, 2, 2],
-        ],
-        conv_kernel_sizes: FEATURES.map(() => k),
-        unet_max_num_features: FEATURES[FEATURES.length - 1],
-        resampling_fn_data: 'resample_data_or_seg_to_shape',
-        resampling_fn_seg: 'resample_data_or_seg_to_shape',
-        resampling_fn_data_kwargs: { is_seg: false, order: 3, order_z: 0, force_separate_z: null },
-        resampling_fn_seg_kwargs: { is_seg: true, order: 1, order_z: 0, force_separate_z: null },
-        resampling_fn_probabilities: 'resample_data_or_seg_to_shape',
-        resampling_fn_probabilities_kwargs: { is_seg: false, order: 1, order_z: 0, force_separate_z: null },
-        batch_dice: true,
-      },
-    },
-  };
-}
-
-/** A model with random weights: the numbers of the result do not matter here, only the work. */
-async function createBenchModel(storeRoot: string): Promise<void> {
-  const p = plans();
-  const datasetJson = { name: 'Dataset902_BenchJobs', channel_names: { '0': 'CT' }, labels: { background: 0, liver: 1, kidney: 2 }, numTraining: 0, file_ending: '.nii.gz' };
-  const spec = networkSpecFromPlans(p as never, '3d_fullres', datasetJson as never);
-  let seed = 1;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * 0.1;
-  const weights = new Map(spec.params.map((q) => [q.name, Float32Array.from({ length: q.shape.reduce((a, b) => a * b, 1) }, rnd)]));
-  const results = join(work, 'results', 'Dataset902_BenchJobs', 'nnUNetTrainer__nnUNetPlans__3d_fullres');
-  mkdirSync(join(results, 'fold_0'), { recursive: true });
-  writeFileSync(join(results, 'plans.json'), JSON.stringify(p));
-  writeFileSync(join(results, 'dataset.json'), JSON.stringify(datasetJson));
-  writeFileSync(
-    join(results, 'fold_0', 'checkpoint_final.pth'),
-    writeNnunetCheckpoint({ spec, weights, plans: p, configuration: '3d_fullres', fold: 0, datasetJson, inferenceAllowedMirroringAxes: [0, 1, 2] }),
-  );
-  await new ModelStore(storeRoot).importModel(join(work, 'results', 'Dataset902_BenchJobs'), { name: 'bench-jobs' });
-}
 
 function writeSeries(name: string, shape: [number, number, number]): string {
   const folder = join(work, name);
@@ -151,7 +84,18 @@ async function measure(executor: 'same-thread' | 'inference-thread', store: Mode
 }
 
 const storeRoot = join(work, 'store');
-await createBenchModel(storeRoot);
+await createBenchModel(storeRoot, work, {
+  datasetName: 'Dataset902_BenchJobs',
+  name: 'bench-jobs',
+  patch: PATCH,
+  features: FEATURES,
+  poolKernels: [
+    [2, 2, 2],
+    [2, 2, 2],
+  ],
+  spacing: [2, 1.6, 1.6],
+  medianShape: [96, 128, 128],
+});
 const store = new ModelStore(storeRoot);
 const small = writeSeries('small', [8, 64, 64]);
 const big = writeSeries('big', [SLICES, 256, 256]);

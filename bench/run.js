@@ -21,12 +21,16 @@ if (!existsSync(join(here, '..', 'server', 'dist'))) {
   console.error('server/dist is missing: run `npm run build` first');
   process.exit(2);
 }
-const { code } = transformFileSync(join(here, `${name}.ts`), {
-  jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
-  module: { type: 'es6' },
-});
-mkdirSync(join(here, 'out'), { recursive: true });
+const compile = (file) =>
+  transformFileSync(file, { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'es6' } }).code.replace(
+    /'(\.\/lib\/[\w-]+)\.js'/g,
+    "'$1.mjs'",
+  );
+// shared helpers (bench/lib/*.ts) go to bench/out/lib, one level deeper, so their server path gains a '../'
+mkdirSync(join(here, 'out', 'lib'), { recursive: true });
+for (const f of readdirSync(join(here, 'lib')).filter((f) => f.endsWith('.ts')))
+  writeFileSync(join(here, 'out', 'lib', `${f.slice(0, -3)}.mjs`), compile(join(here, 'lib', f)).replaceAll("'../../server/src/", "'../../../server/dist/"));
 const out = join(here, 'out', `${name}.mjs`);
-writeFileSync(out, code.replaceAll("'../server/src/", "'../../server/dist/"));
+writeFileSync(out, compile(join(here, `${name}.ts`)).replaceAll("'../server/src/", "'../../server/dist/"));
 const r = spawnSync(process.execPath, [out, ...process.argv.slice(3)], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -17,7 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,9 +25,7 @@ import WebSocket from 'ws';
 import { PROTOCOL_VERSION, WS_SUBPROTOCOL, encodeChunk } from '../server/src/api/protocol.js';
 import { phantomSeriesInstances } from '../server/src/demo/demo-study.js';
 import { OnnxSession } from '../server/src/engines/onnx/session.js';
-import { writeNnunetCheckpoint } from '../server/src/models/checkpoint/writer.js';
-import { ModelStore } from '../server/src/models/model-store.js';
-import { networkSpecFromPlans } from '../server/src/nnunet/network/from-plans.js';
+import { createBenchModel } from './lib/bench-model.js';
 
 const SLICES = Number(process.env.BENCH_SLICES ?? 300);
 const TOKEN = 'bench-token-0123456789abcdef';
@@ -40,71 +38,6 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
   rmSync(work, { recursive: true, force: true });
 });
-
-function plans(): Record<string, unknown> {
-  const k = [3, 3, 3];
-  return {
-    dataset_name: 'Dataset901_BenchCT',
-    plans_name: 'nnUNetPlans',
-    original_median_spacing_after_transp: [3, 2.5, 2.5],
-    original_median_shape_after_transp: [48, 128, 128],
-    image_reader_writer: 'SimpleITKIO',
-    transpose_forward: [0, 1, 2],
-    transpose_backward: [0, 1, 2],
-    experiment_planner_used: 'ExperimentPlanner',
-    label_manager: 'LabelManager',
-    foreground_intensity_properties_per_channel: { '0': { max: 3000, mean: 60, median: 55, min: -1024, percentile_00_5: -200, percentile_99_5: 300, std: 60 } },
-    configurations: {
-      '3d_fullres': {
-        data_identifier: 'nnUNetPlans_3d_fullres',
-        preprocessor_name: 'DefaultPreprocessor',
-        batch_size: 2,
-        patch_size: PATCH,
-        median_image_size_in_voxels: [48, 128, 128],
-        spacing: [3, 2.5, 2.5],
-        normalization_schemes: ['CTNormalization'],
-        use_mask_for_norm: [false],
-        UNet_class_name: 'PlainConvUNet',
-        UNet_base_num_features: FEATURES[0],
-        n_conv_per_stage_encoder: FEATURES.map(() => 2),
-        n_conv_per_stage_decoder: FEATURES.slice(1).map(() => 2),
-        num_pool_per_axis: [2, 3, 3],
-        pool_op_kernel_sizes: [
-          [1, 1, 1],
-          [1, 2, 2],
-          [2, 2, 2],
-          [2, 2, 2],
-        ],
-        conv_kernel_sizes: FEATURES.map(() => k),
-        unet_max_num_features: FEATURES[FEATURES.length - 1],
-        resampling_fn_data: 'resample_data_or_seg_to_shape',
-        resampling_fn_seg: 'resample_data_or_seg_to_shape',
-        resampling_fn_data_kwargs: { is_seg: false, order: 3, order_z: 0, force_separate_z: null },
-        resampling_fn_seg_kwargs: { is_seg: true, order: 1, order_z: 0, force_separate_z: null },
-        resampling_fn_probabilities: 'resample_data_or_seg_to_shape',
-        resampling_fn_probabilities_kwargs: { is_seg: false, order: 1, order_z: 0, force_separate_z: null },
-        batch_dice: true,
-      },
-    },
-  };
-}
-
-/** A model with random weights (the numbers of the result do not matter here, only the work). */
-async function createBenchModel(storeRoot: string): Promise<string> {
-  const p = plans();
-  const datasetJson = { name: 'Dataset901_BenchCT', channel_names: { '0': 'CT' }, labels: { background: 0, liver: 1, kidney: 2 }, numTraining: 0, file_ending: '.nii.gz' };
-  const spec = networkSpecFromPlans(p as never, '3d_fullres', datasetJson as never);
-  let seed = 1;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * 0.1;
-  const weights = new Map(spec.params.map((q) => [q.name, Float32Array.from({ length: q.shape.reduce((a, b) => a * b, 1) }, rnd)]));
-  const results = join(work, 'results', 'Dataset901_BenchCT', 'nnUNetTrainer__nnUNetPlans__3d_fullres');
-  mkdirSync(join(results, 'fold_0'), { recursive: true });
-  writeFileSync(join(results, 'plans.json'), JSON.stringify(p));
-  writeFileSync(join(results, 'dataset.json'), JSON.stringify(datasetJson));
-  writeFileSync(join(results, 'fold_0', 'checkpoint_final.pth'), writeNnunetCheckpoint({ spec, weights, plans: p, configuration: '3d_fullres', fold: 0, datasetJson, inferenceAllowedMirroringAxes: [0, 1, 2] }));
-  const stored = await new ModelStore(storeRoot).importModel(join(work, 'results', 'Dataset901_BenchCT'), { name: 'bench-ct' });
-  return join(stored.path, stored.card.configurations[0].folder, 'fold_0', stored.card.configurations[0].folds[0].onnx);
-}
 
 async function startServerProcess(store: string): Promise<string> {
   const config = join(work, 'nnseg.config.json');
@@ -229,7 +162,20 @@ async function push(conn: Conn, files: Uint8Array[], options: Record<string, unk
 
 async function main(): Promise<void> {
   const store = join(work, 'models');
-  const onnxPath = await createBenchModel(store);
+  const stored = await createBenchModel(store, work, {
+    datasetName: 'Dataset901_BenchCT',
+    name: 'bench-ct',
+    patch: PATCH,
+    features: FEATURES,
+    poolKernels: [
+      [2, 2, 2],
+      [2, 2, 2],
+      [1, 2, 2],
+    ],
+    spacing: [3, 2.5, 2.5],
+    medianShape: [48, 128, 128],
+  });
+  const onnxPath = join(stored.path, stored.card.configurations[0].folder, 'fold_0', stored.card.configurations[0].folds[0].onnx);
   const url = await startServerProcess(store);
 
   // ── 1. upload throughput ──
