@@ -4,16 +4,16 @@
  * mid-job whose job is finished by another worker with exactly one result delivered.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { createRedisQueue, startRedisWorker, type RedisWorker } from '../../server/src/jobs/redis-queue.js';
-import type { JobEvent, SegmentRequest } from '../../server/src/jobs/types.js';
+import type { JobEvent } from '../../server/src/jobs/types.js';
 import { ModelRegistry } from '../../server/src/models/model-registry.js';
 import { ModelStore } from '../../server/src/models/model-store.js';
 import { validateDicom } from '../helpers/dicom-validate.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { syntheticSeries } from '../helpers/synthetic-series.js';
+import { collector, segmentRequest, seriesFolder } from '../helpers/segment-jobs.js';
 import { createTestModel } from '../helpers/test-model.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -21,31 +21,9 @@ const tmp = makeTempDir();
 const store = new ModelStore(join(tmp.dir, 'store'));
 let registry: ModelRegistry;
 let redis: TestRedis;
-let folders = 0;
 let queues = 0;
 const queueName = () => `test-${process.pid}-${++queues}`;
 
-function seriesFolder(o: { nx?: number; ny?: number; nz?: number } = {}): string {
-  const folder = join(tmp.dir, `spool-${++folders}`);
-  mkdirSync(folder);
-  syntheticSeries({ nx: o.nx ?? 16, ny: o.ny ?? 16, nz: o.nz ?? 4, pixelSpacing: [1, 1], sliceSpacing: 2 }).files.forEach((f, i) => writeFileSync(join(folder, `${i}.dcm`), f));
-  return folder;
-}
-const request = (sessionId: string, path: string, extra: Partial<SegmentRequest['options']> = {}): SegmentRequest => ({
-  sessionId,
-  series: { kind: 'folder', path },
-  options: { model: 'test-ct', tta: false, ...extra },
-});
-function collector() {
-  const events: JobEvent[] = [];
-  let resolve!: (e: JobEvent) => void;
-  const ended = new Promise<JobEvent>((r) => (resolve = r));
-  const onEvent = (e: JobEvent) => {
-    events.push(e);
-    if (e.type === 'result' || e.type === 'error' || e.type === 'cancelled') resolve(e);
-  };
-  return { events, ended, onEvent };
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
@@ -65,9 +43,9 @@ describe('Redis (BullMQ) job queue', () => {
     const q = await createRedisQueue({ url: redis.url, queueName: name, registry });
     const w = await startRedisWorker({ url: redis.url, queueName: name, registry });
     try {
-      const folder = seriesFolder();
+      const folder = seriesFolder(tmp.dir);
       const c = collector();
-      const { jobId } = q.submit({ ...request('s', folder), owner: 'dr-a' }, c.onEvent);
+      const { jobId } = q.submit({ ...segmentRequest('s', folder), owner: 'dr-a' }, c.onEvent);
       const end = await c.ended;
       expect(end.type).toBe('result');
       const result = (end as Extract<JobEvent, { type: 'result' }>).result;
@@ -77,11 +55,11 @@ describe('Redis (BullMQ) job queue', () => {
       expect(q.get(jobId)).toMatchObject({ state: 'succeeded', owner: 'dr-a', resultSeriesInstanceUID: result.seriesInstanceUID });
       expect(existsSync(folder)).toBe(false);
 
-      expect(() => q.submit(request('s', seriesFolder(), { model: 'nope' }), () => {})).toThrow(expect.objectContaining({ code: 'UNKNOWN_MODEL' }));
+      expect(() => q.submit(segmentRequest('s', seriesFolder(tmp.dir), { model: 'nope' }), () => {})).toThrow(expect.objectContaining({ code: 'UNKNOWN_MODEL' }));
       const empty = join(tmp.dir, 'no-dicom');
       mkdirSync(empty);
       const bad = collector();
-      q.submit(request('s', empty), bad.onEvent);
+      q.submit(segmentRequest('s', empty), bad.onEvent);
       expect(await bad.ended).toMatchObject({ type: 'error', code: 'BAD_SERIES', message: expect.stringMatching(/no DICOM/) });
     } finally {
       await w.close();
@@ -98,7 +76,7 @@ describe('Redis (BullMQ) job queue', () => {
     const submit = (session: string, label: string) => {
       const c = collector();
       let seen = false;
-      q.submit(request(session, seriesFolder()), (e) => {
+      q.submit(segmentRequest(session, seriesFolder(tmp.dir)), (e) => {
         if (e.type === 'queued') positions.set(label, e.position);
         if (e.type === 'progress' && !seen) {
           seen = true;
@@ -126,9 +104,9 @@ describe('Redis (BullMQ) job queue', () => {
   it('cancels a waiting job (removed from Redis) and a running one (the worker aborts and releases the model)', async () => {
     const name = queueName();
     const q = await createRedisQueue({ url: redis.url, queueName: name, registry });
-    const waitingFolder = seriesFolder();
+    const waitingFolder = seriesFolder(tmp.dir);
     const waiting = collector();
-    const { jobId: waitingId } = q.submit(request('s', waitingFolder), waiting.onEvent);
+    const { jobId: waitingId } = q.submit(segmentRequest('s', waitingFolder), waiting.onEvent);
     await sleep(200);
     expect(q.cancel(waitingId)).toBe(true);
     expect(await waiting.ended).toEqual({ type: 'cancelled', jobId: waitingId });
@@ -137,7 +115,7 @@ describe('Redis (BullMQ) job queue', () => {
     try {
       const c = collector();
       let cancelAt = 0;
-      const { jobId } = q.submit(request('s', seriesFolder({ nx: 96, ny: 96, nz: 40 }), { tta: true, step: 0.25 }), (e) => {
+      const { jobId } = q.submit(segmentRequest('s', seriesFolder(tmp.dir, { nx: 96, ny: 96, nz: 40 }), { tta: true, step: 0.25 }), (e) => {
         c.onEvent(e);
         if (e.type === 'progress' && e.progress.stage === 'predicting' && !cancelAt) {
           cancelAt = performance.now();
@@ -153,7 +131,7 @@ describe('Redis (BullMQ) job queue', () => {
       expect(c.events.filter((e) => e.type === 'result')).toEqual([]);
       // the worker is free for the next job
       const next = collector();
-      q.submit(request('s', seriesFolder()), next.onEvent);
+      q.submit(segmentRequest('s', seriesFolder(tmp.dir)), next.onEvent);
       expect((await next.ended).type).toBe('result');
     } finally {
       await w.close();
@@ -165,7 +143,7 @@ describe('Redis (BullMQ) job queue', () => {
   it('a restarted producer finds its jobs in Redis and a client can re-subscribe to the result', async () => {
     const name = queueName();
     const first = await createRedisQueue({ url: redis.url, queueName: name, registry });
-    const { jobId } = first.submit(request('s', seriesFolder()), () => {});
+    const { jobId } = first.submit(segmentRequest('s', seriesFolder(tmp.dir)), () => {});
     await sleep(200);
     await first.close();
     const w = await startRedisWorker({ url: redis.url, queueName: name, registry });
@@ -214,8 +192,8 @@ describe('Redis (BullMQ) job queue', () => {
       });
       const c = collector();
       let killed = false;
-      const folder = seriesFolder({ nx: 64, ny: 64, nz: 24 });
-      q.submit(request('s', folder, { tta: true }), (e) => {
+      const folder = seriesFolder(tmp.dir, { nx: 64, ny: 64, nz: 24 });
+      q.submit(segmentRequest('s', folder, { tta: true }), (e) => {
         c.onEvent(e);
         if (e.type === 'progress' && e.progress.stage === 'predicting' && !killed) {
           killed = true;

@@ -8,7 +8,7 @@
  *                holds the PACS client) / warm (what the thread's registry holds)
  */
 import { z } from 'zod';
-import { JobErrorCodeSchema, JobProgressSchema, SegmentRequestSchema, SeriesSourceSchema } from './schemas.js';
+import { JobErrorCodeSchema, JobProgressSchema, SegmentRequestSchema, SegmentStatisticsSchema, SeriesSourceSchema } from './schemas.js';
 
 export const INFERENCE_PROTOCOL_VERSION = 1;
 
@@ -50,23 +50,13 @@ export const ToThreadSchema = z.discriminatedUnion('type', [
 ]);
 export type ToThread = z.infer<typeof ToThreadSchema>;
 
-const StatisticsSchema = z.object({
-  segmentNumber: z.number(),
-  label: z.number(),
-  name: z.string(),
-  voxelCount: z.number(),
-  volumeMl: z.number(),
-  meanIntensity: z.number().nullable(),
-  minIntensity: z.number().nullable(),
-  maxIntensity: z.number().nullable(),
-});
 
 export const SegmentResultSchema = z.object({
   seg: uint8,
   sopInstanceUID: z.string(),
   seriesInstanceUID: z.string(),
   referencedSeriesInstanceUID: z.string(),
-  segments: z.array(StatisticsSchema),
+  segments: z.array(SegmentStatisticsSchema),
   model: z.object({ name: z.string(), version: z.string(), configuration: z.string(), folds: z.array(z.string()) }),
   timings: z.record(z.string(), z.number()),
 });

@@ -31,7 +31,7 @@ import type { ModelRegistry } from '../models/model-registry.js';
 import { isAbortError, JobError, toJobError } from './errors.js';
 import { createInferenceThreads, type JobExecutor } from './inference-proxy.js';
 import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
-import { JobErrorCodeSchema, JobProgressSchema, parseSegmentRequest, SegmentRequestSchema } from './schemas.js';
+import { JobErrorCodeSchema, JobProgressSchema, parseSegmentRequest, SegmentRequestSchema, SegmentStatisticsSchema } from './schemas.js';
 import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, SegmentRequest, SegmentResult } from './types.js';
 
 export const DEFAULT_QUEUE_NAME = 'nnseg-segment';
@@ -39,16 +39,6 @@ const FORMAT_VERSION = 1;
 
 const JobDataSchema = z.object({ v: z.literal(FORMAT_VERSION), request: SegmentRequestSchema, createdAt: z.string() });
 const ProgressDataSchema = z.object({ v: z.literal(FORMAT_VERSION), progress: JobProgressSchema });
-const StatisticsSchema = z.object({
-  segmentNumber: z.number(),
-  label: z.number(),
-  name: z.string(),
-  voxelCount: z.number(),
-  volumeMl: z.number(),
-  meanIntensity: z.number().nullable(),
-  minIntensity: z.number().nullable(),
-  maxIntensity: z.number().nullable(),
-});
 const ReturnValueSchema = z.object({
   v: z.literal(FORMAT_VERSION),
   resultKey: z.string(),
@@ -56,7 +46,7 @@ const ReturnValueSchema = z.object({
     sopInstanceUID: z.string(),
     seriesInstanceUID: z.string(),
     referencedSeriesInstanceUID: z.string(),
-    segments: z.array(StatisticsSchema),
+    segments: z.array(SegmentStatisticsSchema),
     model: z.object({ name: z.string(), version: z.string(), configuration: z.string(), folds: z.array(z.string()) }),
     timings: z.record(z.string(), z.number()),
   }),

@@ -4,7 +4,7 @@
  * types in types.ts at compile time (the `satisfies`-style assertions below).
  */
 import { z } from 'zod';
-import type { JobErrorCode, JobProgress, JobRecord, SegmentRequest } from './types.js';
+import type { JobErrorCode, JobProgress, JobRecord, SegmentRequest, SegmentStatistics } from './types.js';
 
 export const JOB_ERROR_CODES = ['UNKNOWN_MODEL', 'BAD_SERIES', 'MODEL_FAILED', 'PACS_UNAVAILABLE', 'INTERRUPTED', 'LIMIT_EXCEEDED', 'INTERNAL'] as const;
 export const JobErrorCodeSchema = z.enum(JOB_ERROR_CODES);
@@ -40,6 +40,18 @@ export const JobProgressSchema = z.object({
   etaSeconds: z.number().optional(),
 });
 
+/** `SegmentStatistics`, for results that cross a thread or Redis boundary. */
+export const SegmentStatisticsSchema = z.object({
+  segmentNumber: z.number(),
+  label: z.number(),
+  name: z.string(),
+  voxelCount: z.number(),
+  volumeMl: z.number(),
+  meanIntensity: z.number().nullable(),
+  minIntensity: z.number().nullable(),
+  maxIntensity: z.number().nullable(),
+});
+
 export const JobRecordSchema = z.object({
   id: z.string().min(1),
   sessionId: z.string(),
@@ -58,6 +70,7 @@ export const JobRecordSchema = z.object({
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const check = <T extends true>(): T => true as T;
 check<Same<z.infer<typeof SegmentRequestSchema>, SegmentRequest>>();
+check<Same<z.infer<typeof SegmentStatisticsSchema>, SegmentStatistics>>();
 check<Same<z.infer<typeof JobRecordSchema>, JobRecord>>();
 check<Same<z.infer<typeof JobProgressSchema>, JobProgress>>();
 check<Same<z.infer<typeof JobErrorCodeSchema>, JobErrorCode>>();

@@ -9,6 +9,7 @@ import { createInProcessQueue, type InProcessQueue } from '../../../server/src/j
 import type { JobEvent, JobRecord, SegmentRequest } from '../../../server/src/jobs/types.js';
 import { ModelRegistry } from '../../../server/src/models/model-registry.js';
 import { ModelStore } from '../../../server/src/models/model-store.js';
+import { collector, segmentRequest, seriesFolder } from '../../helpers/segment-jobs.js';
 import { syntheticSeries } from '../../helpers/synthetic-series.js';
 import { createTestModel } from '../../helpers/test-model.js';
 import { makeTempDir } from '../../helpers/tmp.js';
@@ -16,35 +17,9 @@ import { makeTempDir } from '../../helpers/tmp.js';
 const tmp = makeTempDir();
 const store = new ModelStore(join(tmp.dir, 'store'));
 let registry: ModelRegistry;
-let folderCount = 0;
 
-/** A fresh spool folder holding a small synthetic CT series (the queue removes it after the job). */
-function seriesFolder(o: { nx?: number; ny?: number; nz?: number } = {}): string {
-  const folder = join(tmp.dir, `spool-${++folderCount}`);
-  mkdirSync(folder);
-  syntheticSeries({ nx: o.nx ?? 16, ny: o.ny ?? 16, nz: o.nz ?? 4, pixelSpacing: [1, 1], sliceSpacing: 2 }).files.forEach((f, i) =>
-    writeFileSync(join(folder, `${i}.dcm`), f),
-  );
-  return folder;
-}
 
-const request = (sessionId: string, path: string, extra: Partial<SegmentRequest['options']> = {}): SegmentRequest => ({
-  sessionId,
-  series: { kind: 'folder', path },
-  options: { model: 'test-ct', tta: false, ...extra },
-});
 
-/** Collects a job's events and resolves when it ends. */
-function collector() {
-  const events: JobEvent[] = [];
-  let resolve!: (e: JobEvent) => void;
-  const ended = new Promise<JobEvent>((r) => (resolve = r));
-  const onEvent = (e: JobEvent) => {
-    events.push(e);
-    if (e.type === 'result' || e.type === 'error' || e.type === 'cancelled') resolve(e);
-  };
-  return { events, ended, onEvent };
-}
 
 beforeAll(async () => {
   await createTestModel(store.root);
@@ -59,9 +34,9 @@ afterAll(async () => {
 describe('InProcessQueue', () => {
   it('runs a job to a result, removes the spooled series and records the job', async () => {
     const q = createInProcessQueue({ registry });
-    const folder = seriesFolder();
+    const folder = seriesFolder(tmp.dir);
     const c = collector();
-    const { jobId } = q.submit(request('s1', folder), c.onEvent);
+    const { jobId } = q.submit(segmentRequest('s1', folder), c.onEvent);
     const end = await c.ended;
     expect(end.type).toBe('result');
     expect(c.events[0]).toEqual({ type: 'queued', jobId, position: 1 });
@@ -88,7 +63,7 @@ describe('InProcessQueue', () => {
     const submit = (session: string, name: string) => {
       const c = collector();
       let seen = false;
-      const { jobId } = q.submit(request(session, seriesFolder()), (e) => {
+      const { jobId } = q.submit(segmentRequest(session, seriesFolder(tmp.dir)), (e) => {
         if (e.type === 'queued') queuedEvents.set(name, [...(queuedEvents.get(name) ?? []), e.position]);
         if (e.type === 'progress' && !seen) {
           seen = true;
@@ -118,10 +93,10 @@ describe('InProcessQueue', () => {
 
   it('cancels a running job within a second: cancelled event at once, model released, spool removed', async () => {
     const q = createInProcessQueue({ registry });
-    const folder = seriesFolder({ nx: 96, ny: 96, nz: 40 });
+    const folder = seriesFolder(tmp.dir, { nx: 96, ny: 96, nz: 40 });
     const c = collector();
     let cancelAt = 0;
-    const { jobId } = q.submit(request('s', folder, { tta: true, step: 0.25 }), (e) => {
+    const { jobId } = q.submit(segmentRequest('s', folder, { tta: true, step: 0.25 }), (e) => {
       c.onEvent(e);
       if (e.type === 'progress' && e.progress.stage === 'predicting' && !cancelAt) {
         cancelAt = performance.now();
@@ -141,10 +116,10 @@ describe('InProcessQueue', () => {
     expect(c.events.filter((e) => e.type === 'result')).toEqual([]);
     // a queued job is cancelled without running
     const blocker = collector();
-    q.submit(request('s', seriesFolder()), blocker.onEvent);
-    const queuedFolder = seriesFolder();
+    q.submit(segmentRequest('s', seriesFolder(tmp.dir)), blocker.onEvent);
+    const queuedFolder = seriesFolder(tmp.dir);
     const c2 = collector();
-    const second = q.submit(request('t', queuedFolder), c2.onEvent).jobId;
+    const second = q.submit(segmentRequest('t', queuedFolder), c2.onEvent).jobId;
     expect(q.cancel(second)).toBe(true);
     expect(await c2.ended).toEqual({ type: 'cancelled', jobId: second });
     expect(c2.events.filter((e) => e.type === 'progress')).toEqual([]);
@@ -155,18 +130,18 @@ describe('InProcessQueue', () => {
 
   it('refuses what can never run and limits jobs per session', async () => {
     const q = createInProcessQueue({ registry, maxJobsPerSession: 2 });
-    expect(() => q.submit(request('s', seriesFolder(), { model: 'nope' }), () => {})).toThrow(expect.objectContaining({ code: 'UNKNOWN_MODEL' }));
+    expect(() => q.submit(segmentRequest('s', seriesFolder(tmp.dir), { model: 'nope' }), () => {})).toThrow(expect.objectContaining({ code: 'UNKNOWN_MODEL' }));
     expect(() => q.submit({ sessionId: 's', series: { kind: 'dicomweb', studyInstanceUID: '1.2', seriesInstanceUID: '1.3' }, options: { model: 'test-ct' } }, () => {})).toThrow(
       expect.objectContaining({ code: 'PACS_UNAVAILABLE' }),
     );
     expect(() => q.submit({ sessionId: 's', series: { kind: 'folder', path: '' }, options: { model: 'test-ct', step: 3 } }, () => {})).toThrow(/series\.path.*options\.step|options\.step/);
     const a = collector();
     const b = collector();
-    q.submit(request('s', seriesFolder()), a.onEvent);
-    q.submit(request('s', seriesFolder()), b.onEvent);
-    expect(() => q.submit(request('s', seriesFolder()), () => {})).toThrow(expect.objectContaining({ code: 'LIMIT_EXCEEDED' }));
+    q.submit(segmentRequest('s', seriesFolder(tmp.dir)), a.onEvent);
+    q.submit(segmentRequest('s', seriesFolder(tmp.dir)), b.onEvent);
+    expect(() => q.submit(segmentRequest('s', seriesFolder(tmp.dir)), () => {})).toThrow(expect.objectContaining({ code: 'LIMIT_EXCEEDED' }));
     const other = collector();
-    q.submit(request('other', seriesFolder()), other.onEvent); // another session is not limited by s
+    q.submit(segmentRequest('other', seriesFolder(tmp.dir)), other.onEvent); // another session is not limited by s
     await Promise.all([a.ended, b.ended, other.ended]);
     await q.close();
   });
@@ -174,14 +149,14 @@ describe('InProcessQueue', () => {
   it('reports failures with their codes and keeps serving', async () => {
     const q = createInProcessQueue({ registry });
     const broken = collector();
-    q.submit(request('s', seriesFolder(), { model: 'broken' }), broken.onEvent);
+    q.submit(segmentRequest('s', seriesFolder(tmp.dir), { model: 'broken' }), broken.onEvent);
     const empty = join(tmp.dir, 'empty-spool');
     mkdirSync(empty);
     writeFileSync(join(empty, 'x.txt'), 'no DICOM here');
     const bad = collector();
-    q.submit(request('s', empty), bad.onEvent);
+    q.submit(segmentRequest('s', empty), bad.onEvent);
     const ok = collector();
-    q.submit(request('s', seriesFolder()), ok.onEvent);
+    q.submit(segmentRequest('s', seriesFolder(tmp.dir)), ok.onEvent);
     expect(await broken.ended).toMatchObject({ type: 'error', code: 'MODEL_FAILED', message: expect.stringMatching(/"broken" could not be loaded/) });
     expect(await bad.ended).toMatchObject({ type: 'error', code: 'BAD_SERIES', message: expect.stringMatching(/no DICOM/) });
     expect((await ok.ended).type).toBe('result');
@@ -226,9 +201,9 @@ describe('InProcessQueue', () => {
 
   it('keeps spooled series with retainSeries', async () => {
     const q = createInProcessQueue({ registry, retainSeries: true });
-    const folder = seriesFolder();
+    const folder = seriesFolder(tmp.dir);
     const c = collector();
-    q.submit(request('s', folder), c.onEvent);
+    q.submit(segmentRequest('s', folder), c.onEvent);
     expect((await c.ended).type).toBe('result');
     expect(existsSync(folder)).toBe(true);
     await q.close();
@@ -242,19 +217,19 @@ describe('InProcessQueue restart from its journal', () => {
   it('fails running jobs as INTERRUPTED, re-queues queued ones whose series exists, skips corrupt lines', async () => {
     const journalPath = join(tmp.dir, 'journal', 'jobs.jsonl');
     mkdirSync(join(tmp.dir, 'journal'));
-    const runningFolder = seriesFolder();
-    const queuedFolder = seriesFolder();
+    const runningFolder = seriesFolder(tmp.dir);
+    const queuedFolder = seriesFolder(tmp.dir);
     const lines = [
-      line({ id: 'done', state: 'queued' }, request('s', '/gone')),
+      line({ id: 'done', state: 'queued' }, segmentRequest('s', '/gone')),
       line({ id: 'done', state: 'succeeded', endedAt: '2026-01-01T00:01:00.000Z', resultSeriesInstanceUID: '1.2.3' }),
-      line({ id: 'was-running', state: 'queued' }, request('s', runningFolder)),
-      line({ id: 'was-running', state: 'running', startedAt: '2026-01-01T00:02:00.000Z' }, request('s', runningFolder)),
+      line({ id: 'was-running', state: 'queued' }, segmentRequest('s', runningFolder)),
+      line({ id: 'was-running', state: 'running', startedAt: '2026-01-01T00:02:00.000Z' }, segmentRequest('s', runningFolder)),
       '{"v":1,"job":{"id":"half-written","sta',
       'not json at all',
       JSON.stringify({ v: 99, job: { id: 'future', state: 'queued' } }),
-      line({ id: 'queued-ok', state: 'queued' }, request('t', queuedFolder)),
+      line({ id: 'queued-ok', state: 'queued' }, segmentRequest('t', queuedFolder)),
       JSON.stringify({ v: 1, job: { id: 'bad-state', sessionId: 's', model: 'm', createdAt: 'x', state: 'exploded' } }),
-      line({ id: 'queued-gone', state: 'queued' }, request('u', join(tmp.dir, 'no-such-folder'))),
+      line({ id: 'queued-gone', state: 'queued' }, segmentRequest('u', join(tmp.dir, 'no-such-folder'))),
     ];
     writeFileSync(journalPath, lines.join('\n') + '\n');
     const logged: string[] = [];
@@ -295,7 +270,7 @@ describe('InProcessQueue restart from its journal', () => {
     const c = collector();
     let running!: () => void;
     const isRunning = new Promise<void>((r) => (running = r));
-    const { jobId } = first.submit(request('s', seriesFolder({ nx: 64, ny: 64, nz: 24 }), { tta: true, step: 0.25 }), (e) => {
+    const { jobId } = first.submit(segmentRequest('s', seriesFolder(tmp.dir, { nx: 64, ny: 64, nz: 24 }), { tta: true, step: 0.25 }), (e) => {
       c.onEvent(e);
       if (e.type === 'progress') running();
     });

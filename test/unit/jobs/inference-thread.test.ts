@@ -5,46 +5,23 @@
  * reaches the thread's registry. Real test model, real synthetic DICOM series, real worker threads (from
  * server/dist: `npm run build` first).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInProcessQueue } from '../../../server/src/jobs/in-process-queue.js';
-import type { JobEvent, SegmentRequest } from '../../../server/src/jobs/types.js';
+import type { JobEvent } from '../../../server/src/jobs/types.js';
 import { ModelRegistry } from '../../../server/src/models/model-registry.js';
 import { ModelStore } from '../../../server/src/models/model-store.js';
-import { syntheticSeries } from '../../helpers/synthetic-series.js';
+import { collector, segmentRequest, seriesFolder } from '../../helpers/segment-jobs.js';
 import { createTestModel } from '../../helpers/test-model.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 
 const tmp = makeTempDir();
 const store = new ModelStore(join(tmp.dir, 'store'));
 let registry: ModelRegistry;
-let folderCount = 0;
 
-function seriesFolder(o: { nx?: number; ny?: number; nz?: number; pixelSpacing?: [number, number]; sliceSpacing?: number } = {}): string {
-  const folder = join(tmp.dir, `spool-${++folderCount}`);
-  mkdirSync(folder);
-  const s = syntheticSeries({ nx: o.nx ?? 16, ny: o.ny ?? 16, nz: o.nz ?? 4, pixelSpacing: o.pixelSpacing ?? [1, 1], sliceSpacing: o.sliceSpacing ?? 2 });
-  s.files.forEach((f, i) => writeFileSync(join(folder, `${i}.dcm`), f));
-  return folder;
-}
 
-const request = (sessionId: string, path: string, extra: Partial<SegmentRequest['options']> = {}): SegmentRequest => ({
-  sessionId,
-  series: { kind: 'folder', path },
-  options: { model: 'test-ct', tta: false, ...extra },
-});
 
-function collector() {
-  const events: JobEvent[] = [];
-  let resolve!: (e: JobEvent) => void;
-  const ended = new Promise<JobEvent>((r) => (resolve = r));
-  const onEvent = (e: JobEvent) => {
-    events.push(e);
-    if (e.type === 'result' || e.type === 'error' || e.type === 'cancelled') resolve(e);
-  };
-  return { events, ended, onEvent };
-}
 
 async function waitFor(what: string, ok: () => boolean, ms: number): Promise<number> {
   const t0 = performance.now();
@@ -70,17 +47,17 @@ describe('inference threads', () => {
     try {
       // warm the thread and the model first, so the measured job is the pipeline itself
       const warm = collector();
-      q.submit(request('s', seriesFolder()), warm.onEvent);
+      q.submit(segmentRequest('s', seriesFolder(tmp.dir)), warm.onEvent);
       expect((await warm.ended).type).toBe('result');
 
       // 0.5 mm in-plane, 1 mm slices: resampled to the model's 1 mm and back (order-3 in-plane), 128 SEG frames
-      const folder = seriesFolder({ nx: 256, ny: 256, nz: 128, pixelSpacing: [0.5, 0.5], sliceSpacing: 1 });
+      const folder = seriesFolder(tmp.dir, { nx: 256, ny: 256, nz: 128, pixelSpacing: [0.5, 0.5], sliceSpacing: 1 });
       const c = collector();
       const h = monitorEventLoopDelay({ resolution: 10 });
       h.enable();
       await new Promise((r) => setTimeout(r, 50)); // the histogram's first sample is its second tick
       const t0 = performance.now();
-      q.submit(request('s', folder, { step: 1 }), c.onEvent);
+      q.submit(segmentRequest('s', folder, { step: 1 }), c.onEvent);
       const end = await c.ended;
       const wall = performance.now() - t0;
       h.disable();
@@ -93,7 +70,9 @@ describe('inference threads', () => {
       const { preprocessing, exporting, encoding } = result.timings;
       const longestStepMs = Math.max(preprocessing, exporting, encoding) * 1000;
       console.log(`job ${(wall / 1000).toFixed(2)} s, longest step ${longestStepMs.toFixed(0)} ms: event-loop delay max ${maxMs.toFixed(1)} ms, p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms`);
-      expect(longestStepMs).toBeGreaterThan(900);
+      // the step must be long enough that blocking on it would show (an idle machine does it in ~0.8 s, a
+      // loaded one in 1–3 s; an absolute 900 ms floor failed on the idle machine)
+      expect(longestStepMs).toBeGreaterThan(500);
       // 300 ms leaves room for the scheduling noise of a busy 2-core machine (measured 40–240 ms)
       expect(maxMs).toBeLessThan(300);
       expect(maxMs).toBeLessThan(longestStepMs / 3);
@@ -105,10 +84,10 @@ describe('inference threads', () => {
   it('cancel ends the job at once and frees the thread, its model and the spool within a second', async () => {
     const q = createInProcessQueue({ registry });
     try {
-      const folder = seriesFolder({ nx: 96, ny: 96, nz: 40 });
+      const folder = seriesFolder(tmp.dir, { nx: 96, ny: 96, nz: 40 });
       const c = collector();
       let cancelAt = 0;
-      const { jobId } = q.submit(request('s', folder, { tta: true, step: 0.25 }), (e) => {
+      const { jobId } = q.submit(segmentRequest('s', folder, { tta: true, step: 0.25 }), (e) => {
         c.onEvent(e);
         if (e.type === 'progress' && e.progress.stage === 'predicting' && !cancelAt) {
           cancelAt = performance.now();
@@ -123,7 +102,7 @@ describe('inference threads', () => {
       // the same thread takes the next job (no restart was needed)
       const next = collector();
       const t = performance.now();
-      q.submit(request('s', seriesFolder()), next.onEvent);
+      q.submit(segmentRequest('s', seriesFolder(tmp.dir)), next.onEvent);
       const firstProgress = await new Promise<void>((r) => {
         const check = () => (next.events.some((e) => e.type === 'progress') ? r() : setTimeout(check, 5));
         check();
@@ -142,10 +121,10 @@ describe('inference threads', () => {
     try {
       // killed while it reads the series (onnxruntime idle, model loaded): see inference-proxy.ts on why a
       // thread is never terminated while onnxruntime runs in it
-      const folder = seriesFolder({ nx: 256, ny: 256, nz: 48 });
+      const folder = seriesFolder(tmp.dir, { nx: 256, ny: 256, nz: 48 });
       const c = collector();
       let killed = false;
-      const { jobId } = q.submit(request('s', folder), (e) => {
+      const { jobId } = q.submit(segmentRequest('s', folder), (e) => {
         c.onEvent(e);
         if (e.type === 'progress' && e.progress.stage === 'assembling' && !killed) {
           killed = true;
@@ -163,7 +142,7 @@ describe('inference threads', () => {
       expect(registry.warm().filter((w) => w.key.startsWith('inference-thread-'))).toEqual([]);
 
       const next = collector();
-      q.submit(request('s', seriesFolder()), next.onEvent);
+      q.submit(segmentRequest('s', seriesFolder(tmp.dir)), next.onEvent);
       expect((await next.ended).type).toBe('result');
       expect(q.inferenceThreads!.started).toBe(2);
     } finally {
@@ -176,7 +155,7 @@ describe('inference threads', () => {
     try {
       // cancelled while predicting: onnxruntime is busy, so no terminate; the pipeline stops within a patch
       const predicting = collector();
-      const p = q.submit(request('s', seriesFolder({ nx: 64, ny: 64, nz: 24 }), { tta: true, step: 0.25 }), (e) => {
+      const p = q.submit(segmentRequest('s', seriesFolder(tmp.dir, { nx: 64, ny: 64, nz: 24 }), { tta: true, step: 0.25 }), (e) => {
         predicting.onEvent(e);
         if (e.type === 'progress' && e.progress.stage === 'predicting') q.cancel(p.jobId);
       });
@@ -186,9 +165,9 @@ describe('inference threads', () => {
       expect(q.inferenceThreads!.started).toBe(1);
 
       // cancelled while the series is read (a step that does not check the signal): terminated at once
-      const folder = seriesFolder({ nx: 256, ny: 256, nz: 48 });
+      const folder = seriesFolder(tmp.dir, { nx: 256, ny: 256, nz: 48 });
       const c = collector();
-      const { jobId } = q.submit(request('s', folder), (e) => {
+      const { jobId } = q.submit(segmentRequest('s', folder), (e) => {
         c.onEvent(e);
         if (e.type === 'progress' && e.progress.stage === 'assembling') q.cancel(jobId);
       });
@@ -196,7 +175,7 @@ describe('inference threads', () => {
       await waitFor('thread terminated', () => !q.inferenceThreads!.isAlive(0), 1000);
       await waitFor('spool removed', () => !existsSync(folder), 1000);
       const next = collector();
-      q.submit(request('s', seriesFolder()), next.onEvent);
+      q.submit(segmentRequest('s', seriesFolder(tmp.dir)), next.onEvent);
       expect((await next.ended).type).toBe('result');
       expect(q.inferenceThreads!.started).toBe(2);
     } finally {
@@ -208,7 +187,7 @@ describe('inference threads', () => {
     const q = createInProcessQueue({ registry });
     try {
       const c = collector();
-      q.submit(request('s', seriesFolder()), c.onEvent);
+      q.submit(segmentRequest('s', seriesFolder(tmp.dir)), c.onEvent);
       expect((await c.ended).type).toBe('result');
       await waitFor('model reported warm by the thread', () => registry.warm().some((w) => w.name === 'test-ct' && w.inUse === 0), 1000);
       const [w] = registry.warm();
@@ -219,7 +198,7 @@ describe('inference threads', () => {
       expect(registry.estimatedBytesInUse()).toBe(0);
       // and loaded again for the next job
       const again = collector();
-      q.submit(request('s', seriesFolder()), again.onEvent);
+      q.submit(segmentRequest('s', seriesFolder(tmp.dir)), again.onEvent);
       expect((await again.ended).type).toBe('result');
     } finally {
       await q.close();
@@ -231,8 +210,8 @@ describe('inference threads', () => {
     try {
       const a = collector();
       const b = collector();
-      q.submit(request('a', seriesFolder({ nx: 48, ny: 48, nz: 16 })), a.onEvent);
-      q.submit(request('b', seriesFolder({ nx: 48, ny: 48, nz: 16 })), b.onEvent);
+      q.submit(segmentRequest('a', seriesFolder(tmp.dir, { nx: 48, ny: 48, nz: 16 })), a.onEvent);
+      q.submit(segmentRequest('b', seriesFolder(tmp.dir, { nx: 48, ny: 48, nz: 16 })), b.onEvent);
       const [ea, eb] = await Promise.all([a.ended, b.ended]);
       expect([ea.type, eb.type]).toEqual(['result', 'result']);
       expect(q.inferenceThreads!.size).toBe(2);
@@ -248,12 +227,12 @@ describe('inference threads', () => {
     const q = createInProcessQueue({ registry, executor: 'same-thread' });
     try {
       expect(q.inferenceThreads).toBeUndefined();
-      const folder = seriesFolder({ nx: 256, ny: 256, nz: 64, pixelSpacing: [0.5, 0.5], sliceSpacing: 1 });
+      const folder = seriesFolder(tmp.dir, { nx: 256, ny: 256, nz: 64, pixelSpacing: [0.5, 0.5], sliceSpacing: 1 });
       const c = collector();
       const h = monitorEventLoopDelay({ resolution: 10 });
       h.enable();
       await new Promise((r) => setTimeout(r, 50));
-      q.submit(request('s', folder, { step: 1 }), c.onEvent);
+      q.submit(segmentRequest('s', folder, { step: 1 }), c.onEvent);
       expect((await c.ended).type).toBe('result');
       h.disable();
       // reading and preprocessing the series run in one synchronous stretch on this thread
