@@ -41,16 +41,16 @@ export function dcAndCeLoss(logits: tf.Tensor, target: tf.Tensor, o: LossOptions
     const probs = tf.exp(logp);
     const spatial = Array.from({ length: logits.rank - 2 }, (_, i) => i + 1);
     const onehot = tf.oneHot(tf.cast(targetDice, 'int32'), c);
-    // background dropped (do_bg = False)
-    const fgStart = Array<number>(logits.rank).fill(0);
-    fgStart[logits.rank - 1] = 1;
-    const fgSize = Array<number>(logits.rank).fill(-1);
-    const x = tf.slice(probs, fgStart, fgSize);
-    const y = tf.slice(onehot, fgStart, fgSize);
     const m = mask ? tf.expandDims(mask, -1) : null;
-    let intersect = tf.sum(m ? tf.mul(tf.mul(x, y), m) : tf.mul(x, y), spatial);
-    let sumPred = tf.sum(m ? tf.mul(x, m) : x, spatial);
-    let sumGt = tf.sum(m ? tf.mul(y, m) : y, spatial);
+    let intersect = tf.sum(m ? tf.mul(tf.mul(probs, onehot), m) : tf.mul(probs, onehot), spatial);
+    let sumPred = tf.sum(m ? tf.mul(probs, m) : probs, spatial);
+    let sumGt = tf.sum(m ? tf.mul(onehot, m) : onehot, spatial);
+    // background dropped (do_bg = False) on the [b, c] sums: slicing the voxel tensors along channels is
+    // the slowest kernel of an iteration on wasm
+    const fg = (t: tf.Tensor) => tf.slice(t, [0, 1], [-1, -1]);
+    intersect = fg(intersect);
+    sumPred = fg(sumPred);
+    sumGt = fg(sumGt);
     if (o.batchDice) {
       intersect = tf.sum(intersect, 0);
       sumPred = tf.sum(sumPred, 0);

@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ConvBlockSpec, NetworkSpec, NonlinSpec, ParamSpec } from '../../nnunet/network/spec.js';
 import type { NetworkWeights } from '../onnx/graph.js';
-import { avgPool3d, conv3d, convTranspose3d, instanceNorm } from './ops.js';
+import { addChannelBias, avgPool3d, concatChannels, conv3d, convTranspose3d, instanceNorm } from './ops.js';
 
 type T5 = tf.Tensor5D;
 type V3 = [number, number, number];
@@ -161,7 +161,7 @@ export class TfjsUNet {
 
   private convBlock(x: T5, b: ConvBlockSpec): T5 {
     let y = conv3d(x, this.v(`${b.name}.conv.weight`) as unknown as tf.Tensor5D, to3(b.conv.stride), pad3(b.conv.padding));
-    if (b.conv.bias) y = tf.add(y, this.v(`${b.name}.conv.bias`));
+    if (b.conv.bias) y = addChannelBias(y, this.v(`${b.name}.conv.bias`));
     const norm = (t: T5): T5 =>
       b.norm ? instanceNorm(t, this.v(`${b.name}.norm.weight`) as unknown as tf.Tensor1D, this.v(`${b.name}.norm.bias`) as unknown as tf.Tensor1D, b.norm.eps) : t;
     if (b.nonlinFirst) {
@@ -200,12 +200,12 @@ export class TfjsUNet {
       const d = spec.decoder[s]!;
       const t = d.transpconv;
       let up = convTranspose3d(h, this.v(`${t.name}.weight`) as unknown as tf.Tensor5D, to3(t.stride));
-      if (t.bias) up = tf.add(up, this.v(`${t.name}.bias`));
-      h = tf.concat([up, skips[skips.length - 2 - s]!], 4);
+      if (t.bias) up = addChannelBias(up, this.v(`${t.name}.bias`));
+      h = concatChannels(up, skips[skips.length - 2 - s]!);
       for (const c of d.convs) h = this.convBlock(h, c);
       if (deepSupervision || s === spec.decoder.length - 1) {
         const l = d.segLayer;
-        seg.push(tf.add(conv3d(h, this.v(`${l.name}.weight`) as unknown as tf.Tensor5D, [1, 1, 1], [0, 0, 0]), this.v(`${l.name}.bias`)));
+        seg.push(addChannelBias(conv3d(h, this.v(`${l.name}.weight`) as unknown as tf.Tensor5D, [1, 1, 1], [0, 0, 0]), this.v(`${l.name}.bias`)));
       }
     }
     return seg.reverse();

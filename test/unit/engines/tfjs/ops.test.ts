@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../../../server/src/engines/tfjs/backend.js';
-import { avgPool3d, conv3d, convTranspose3d, instanceNorm, logSoftmax } from '../../../../server/src/engines/tfjs/ops.js';
+import { addChannelBias, avgPool3d, channelSum, concatChannels, conv3d, convTranspose3d, instanceNorm, logSoftmax } from '../../../../server/src/engines/tfjs/ops.js';
 
 function rand(shape: number[], seed: number): tf.Tensor {
   return tf.randomNormal(shape, 0, 1, 'float32', seed);
@@ -95,6 +95,19 @@ describe.each(['cpu', 'wasm'] as const)('custom ops on %s', (backend) => {
     for (const which of [0, 1, 2]) expect(gradCheck(op, [x, g, b], which, 5e-3)).toBeLessThan(3e-2);
   });
 
+  it('addChannelBias, channelSum and concatChannels: values and gradients check', () => {
+    const x = rand([2, 2, 3, 2, 3], 10) as tf.Tensor5D;
+    const bias = tf.tensor1d([1, -2, 0.5]);
+    expect(Array.from(channelSum(tf.ones([2, 2, 3, 2, 3])).dataSync())).toEqual([24, 24, 24]);
+    expect(gradCheck((a, b) => addChannelBias(a as tf.Tensor5D, b!), [x, bias], 0)).toBeLessThan(2e-2);
+    expect(gradCheck((a, b) => addChannelBias(a as tf.Tensor5D, b!), [x, bias], 1)).toBeLessThan(2e-2);
+    const y = rand([2, 2, 3, 2, 2], 11) as tf.Tensor5D;
+    const cat = (a: tf.Tensor, b: tf.Tensor) => concatChannels(a as tf.Tensor5D, b as tf.Tensor5D);
+    expect(Array.from(cat(x, y).dataSync())).toEqual(Array.from(tf.concat([x, y], 4).dataSync()));
+    expect(gradCheck(cat, [x, y], 0)).toBeLessThan(2e-2);
+    expect(gradCheck(cat, [x, y], 1)).toBeLessThan(2e-2);
+  });
+
   it('avgPool3d and logSoftmax gradients check; logSoftmax equals log(softmax)', () => {
     const x = rand([1, 2, 4, 2, 2], 6) as tf.Tensor5D;
     expect(gradCheck((a) => avgPool3d(a as tf.Tensor5D, [2, 2, 1]), [x], 0)).toBeLessThan(2e-2);
@@ -104,4 +117,40 @@ describe.each(['cpu', 'wasm'] as const)('custom ops on %s', (backend) => {
     for (let i = 0; i < ls.length; i++) expect(ls[i]).toBeCloseTo(ref[i]!, 5);
     expect(gradCheck((a) => logSoftmax(a), [l], 0)).toBeLessThan(2e-2);
   });
+});
+
+/** What a backend's conv3d gives for value and both gradients (projected on a fixed random tensor). */
+async function convOnBackend(backend: 'cpu' | 'wasm', xs: number[], fs: number[], stride: [number, number, number], pad: [number, number, number]) {
+  await selectBackend({ prefer: backend, log: null });
+  return tf.tidy(() => {
+    const x = rand(xs, 21);
+    const f = rand(fs, 22);
+    const y = conv3d(x as tf.Tensor5D, f as tf.Tensor5D, stride, pad);
+    const r = rand(y.shape, 23);
+    const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv3d(a as tf.Tensor5D, b as tf.Tensor5D, stride, pad), r)))([x, f]);
+    return [y, dx!, df!].map((t) => t.dataSync() as Float32Array);
+  });
+}
+
+describe('wasm im2col + GEMM convolution (engines/tfjs/conv-gemm.ts)', () => {
+  // 32 768 output rows × K = 27·16 = 14.2 M floats: two column-matrix chunks of at most 8 M
+  it.each([
+    ['stride 1 over two chunks', [1, 32, 32, 32, 16], [3, 3, 3, 16, 4], [1, 1, 1], [1, 1, 1]],
+    ['stride 2, anisotropic kernel', [2, 5, 9, 8, 3], [1, 3, 3, 3, 5], [1, 2, 2], [0, 1, 1]],
+  ] as const)('equals the cpu backend\'s Conv3D path in value and gradients: %s', async (_n, xs, fs, stride, pad) => {
+    const cpu = await convOnBackend('cpu', [...xs], [...fs], [...stride], [...pad]);
+    const wasm = await convOnBackend('wasm', [...xs], [...fs], [...stride], [...pad]);
+    for (let t = 0; t < 3; t++) {
+      const a = cpu[t]!;
+      const b = wasm[t]!;
+      expect(b.length).toBe(a.length);
+      let scale = 0;
+      let worst = 0;
+      for (let i = 0; i < a.length; i++) {
+        scale = Math.max(scale, Math.abs(a[i]!));
+        worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+      }
+      expect(worst / scale).toBeLessThan(1e-4);
+    }
+  }, 60_000);
 });
