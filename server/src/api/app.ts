@@ -15,6 +15,8 @@ import type { JobQueue } from '../jobs/types.js';
 import { MODEL_NAME_PATTERN, type ModelStore } from '../models/model-store.js';
 import { CorrectionStore, correctionsRoot, mountCorrectionRoutes } from './corrections.js';
 import { CORRECTION_HEADER } from './corrections-schema.js';
+import { mountTrainingRoutes } from './training-routes.js';
+import type { TrainingJobs } from '../jobs/training/training-jobs.js';
 import { Authenticator, originAllowed, roleAllows, tokenFromRequest, type Principal } from './auth.js';
 import { Hub, stderrLogger, type Logger } from './hub.js';
 import { ApiMetrics } from './metrics.js';
@@ -26,6 +28,8 @@ export interface AppDeps {
   config: ServerConfig;
   store: ModelStore;
   queue: JobQueue;
+  /** train jobs (admin); without them the training routes and messages answer that this server does not train */
+  training?: TrainingJobs;
   log?: Logger;
   /** extra routes mounted after the API and before the 404 fallback (e.g. the viewer's `mountViewer`) */
   mount?: ((app: Express) => void)[];
@@ -229,6 +233,7 @@ export function createApp(deps: AppDeps): ApiServer {
   });
 
   mountCorrectionRoutes(app, { config, store: new CorrectionStore(correctionsRoot(config.workDir)), requireRole, sendError, log });
+  if (deps.training) mountTrainingRoutes(app, { training: deps.training, requireRole, sendError, log });
 
   for (const mount of deps.mount ?? []) mount(app);
 
@@ -276,7 +281,7 @@ export function createApp(deps: AppDeps): ApiServer {
       principal = r.principal;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const s = new WsSession(ws, { hub, store, auth }, principal);
+      const s = new WsSession(ws, { hub, store, auth, ...(deps.training ? { training: deps.training } : {}) }, principal);
       sessions.add(s);
       ws.on('close', () => sessions.delete(s));
     });
@@ -300,6 +305,7 @@ export function createApp(deps: AppDeps): ApiServer {
     const stopped = new Promise<void>((r) => server.close(() => r()));
     // closing the queue first lets INTERRUPTED reach the clients still connected
     if (options.closeQueue ?? true) await queue.close();
+    await deps.training?.close();
     for (const s of sessions) s.shutdown();
     for (const c of wss.clients) c.terminate();
     server.closeAllConnections();

@@ -7,6 +7,8 @@
  * This file has no Node-only imports: the viewer's browser client bundles it.
  */
 import { z } from 'zod';
+import { TrainingJobSummarySchema, TrainRequestSchema } from '../jobs/training/train-request.js';
+import { EpochMetricsSchema } from '../training/events.js';
 
 /** Bumped on any incompatible change; the server answers `hello` with the version both sides speak. */
 export const PROTOCOL_VERSION = 1;
@@ -126,6 +128,17 @@ export const SubscribeSchema = z.strictObject({ type: z.literal('subscribe'), jo
 
 export const PingSchema = z.strictObject({ type: z.literal('ping'), nonce: z.string().max(64).optional() });
 
+/** Admin: start a train job (jobs/training/train-request.ts); the session is subscribed to it. */
+export const TrainSchema = z.strictObject({ type: z.literal('train'), requestId: id, request: TrainRequestSchema });
+
+/** Admin: follow (`subscribe` sends the whole curve first), stop following, cancel or resume a train job. */
+export const TrainingControlSchema = z.strictObject({
+  type: z.literal('trainingControl'),
+  requestId: id.optional(),
+  trainingId: uuid,
+  action: z.enum(['subscribe', 'unsubscribe', 'cancel', 'resume']),
+});
+
 export const ClientMessageSchema = z.discriminatedUnion('type', [
   HelloSchema,
   ListModelsSchema,
@@ -134,13 +147,17 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [
   CancelSchema,
   SubscribeSchema,
   PingSchema,
+  TrainSchema,
+  TrainingControlSchema,
 ]);
 export type ClientMessage = z.infer<typeof ClientMessageSchema>;
 export type HelloMessage = z.infer<typeof HelloSchema>;
 export type SegmentMessage = z.infer<typeof SegmentSchema>;
 export type SegmentOptionsMessage = z.infer<typeof SegmentOptionsSchema>;
 export type InstanceManifestEntry = z.infer<typeof InstanceManifestEntrySchema>;
-export const CLIENT_MESSAGE_TYPES = ['hello', 'listModels', 'segment', 'resumeUpload', 'cancel', 'subscribe', 'ping'] as const;
+export type TrainMessage = z.infer<typeof TrainSchema>;
+export type TrainingControlMessage = z.infer<typeof TrainingControlSchema>;
+export const CLIENT_MESSAGE_TYPES = ['hello', 'listModels', 'segment', 'resumeUpload', 'cancel', 'subscribe', 'ping', 'train', 'trainingControl'] as const;
 
 // ───────────────────────────── server → client ─────────────────────────────
 
@@ -300,6 +317,14 @@ export const CancelledSchema = z.strictObject({
 
 export const PongSchema = z.strictObject({ type: z.literal('pong'), nonce: z.string().optional(), serverTime: z.string() });
 
+/** A train job changed (state, stage, backend, iteration, a new epoch); `epochs` holds the epochs new to this client. */
+export const TrainingUpdateSchema = z.strictObject({
+  type: z.literal('trainingUpdate'),
+  requestId: id.optional(),
+  training: TrainingJobSummarySchema,
+  epochs: z.array(EpochMetricsSchema),
+});
+
 export const ServerMessageSchema = z.discriminatedUnion('type', [
   WelcomeSchema,
   ModelsSchema,
@@ -312,6 +337,7 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
   ErrorSchema,
   CancelledSchema,
   PongSchema,
+  TrainingUpdateSchema,
 ]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;
 export type WelcomeMessage = z.infer<typeof WelcomeSchema>;
@@ -323,6 +349,7 @@ export type PartialMessage = z.infer<typeof PartialSchema>;
 export type ResultMessage = z.infer<typeof ResultSchema>;
 export type ErrorMessage = z.infer<typeof ErrorSchema>;
 export type CancelledMessage = z.infer<typeof CancelledSchema>;
+export type TrainingUpdateMessage = z.infer<typeof TrainingUpdateSchema>;
 export type ServerMessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
 
 // ───────────────────────────── binary frames ─────────────────────────────

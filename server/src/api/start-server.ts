@@ -10,6 +10,7 @@ import * as jobs from '../jobs/index.js';
 import type { JobQueue } from '../jobs/types.js';
 import { ModelRegistry } from '../models/model-registry.js';
 import { ModelStore } from '../models/model-store.js';
+import { TrainingJobs } from '../jobs/training/training-jobs.js';
 import { createApp, type ApiServer } from './app.js';
 import { stderrLogger, type Logger } from './hub.js';
 
@@ -53,10 +54,22 @@ export async function startServer(config: ServerConfig, o: { log?: Logger; mount
   } else {
     queue = jobs.createInProcessQueue({ ...common, journalPath: config.queue.journal ?? join(config.workDir, 'jobs.jsonl') });
   }
+  const training = config.training.enabled
+    ? new TrainingJobs({
+        root: join(config.workDir, 'training'),
+        workDir: config.workDir,
+        store,
+        ...(config.training.datasetsRoot ? { datasetsRoot: config.training.datasetsRoot } : {}),
+        ...(config.pacs ? { pacs: config.pacs } : {}),
+        onModelChanged: (name) => void registry.invalidate(name),
+        log,
+      })
+    : undefined;
   const api = createApp({
     config,
     store,
     queue,
+    ...(training ? { training } : {}),
     log,
     ...(o.mount ? { mount: o.mount } : {}),
     onModelChanged: (name) => void registry.invalidate(name),

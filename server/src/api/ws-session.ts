@@ -9,7 +9,8 @@ import type { JobEvent } from '../jobs/types.js';
 import type { ModelStore } from '../models/model-store.js';
 import { modalityOf } from '../models/model-card.js';
 import { clientLimits } from '../config/server-config.js';
-import { Authenticator, type Principal } from './auth.js';
+import { Authenticator, roleAllows, type Principal } from './auth.js';
+import { TrainingJobError, type TrainingJobs, type TrainingUpdate } from '../jobs/training/training-jobs.js';
 import type { Hub, JobMeta, JobSink, SessionRecord, Upload } from './hub.js';
 import {
   PROTOCOL_VERSION,
@@ -23,6 +24,8 @@ import {
   type ModelSummary,
   type ServerMessage,
   type SegmentMessage,
+  type TrainingControlMessage,
+  type TrainMessage,
 } from './protocol.js';
 import { UploadError } from './upload-spool.js';
 
@@ -36,6 +39,8 @@ export interface SessionDeps {
   hub: Hub;
   store: ModelStore;
   auth: Authenticator;
+  /** train jobs; absent when this server does not run them */
+  training?: TrainingJobs;
 }
 
 export function modelSummaries(store: ModelStore): ModelSummary[] {
@@ -59,6 +64,8 @@ export class WsSession implements JobSink {
   private idle?: NodeJS.Timeout;
   private frameId = 0;
   private closed = false;
+  /** train jobs this socket follows → unsubscribe */
+  private readonly trainingSubscriptions = new Map<string, () => void>();
 
   constructor(
     private readonly ws: WebSocket,
@@ -116,6 +123,8 @@ export class WsSession implements JobSink {
     if (this.deps.hub.metrics.wsConnections > 0) this.deps.hub.metrics.wsConnections--;
     this.closed = true;
     clearTimeout(this.idle);
+    for (const off of this.trainingSubscriptions.values()) off();
+    this.trainingSubscriptions.clear();
     this.deps.hub.detachSink(this);
     if (this.session) this.deps.hub.closeSession(this.session);
   }
@@ -181,6 +190,57 @@ export class WsSession implements JobSink {
       case 'subscribe':
         this.onSubscribe(m.jobId);
         return;
+      case 'train':
+      case 'trainingControl':
+        this.onTraining(m);
+        return;
+    }
+  }
+
+  /** Train jobs: admin only; each update goes out as `trainingUpdate` (the first one carries the requestId). */
+  private onTraining(m: TrainMessage | TrainingControlMessage): void {
+    const rid = m.requestId !== undefined ? { requestId: m.requestId } : {};
+    const training = this.deps.training;
+    if (!training) {
+      this.fail('BAD_STATE', 'this server does not run train jobs', rid);
+      return;
+    }
+    if (!roleAllows(this.principal!.role, 'admin')) {
+      this.fail('FORBIDDEN', `${m.type} needs the admin role; the token of "${this.principal!.subject}" has ${this.principal!.role}`, rid);
+      return;
+    }
+    const follow = (id: string) => {
+      this.trainingSubscriptions.get(id)?.();
+      let first = true;
+      const off = training.subscribe(id, (u: TrainingUpdate) => {
+        this.send({ type: 'trainingUpdate', ...(first ? rid : {}), training: u.training, epochs: u.epochs });
+        first = false;
+      });
+      if (off) this.trainingSubscriptions.set(id, off);
+      return off !== undefined;
+    };
+    try {
+      if (m.type === 'train') {
+        follow(training.start(m.request, this.principal!.subject).id);
+        return;
+      }
+      const id = m.trainingId;
+      if (m.action === 'unsubscribe') {
+        this.trainingSubscriptions.get(id)?.();
+        this.trainingSubscriptions.delete(id);
+        return;
+      }
+      if (m.action === 'cancel') training.cancel(id);
+      else if (m.action === 'resume') training.resume(id);
+      // cancel/resume answer with the new state; a follower keeps getting updates
+      if (m.action !== 'subscribe' && this.trainingSubscriptions.has(id)) {
+        this.send({ type: 'trainingUpdate', ...rid, training: training.summary(id)!, epochs: [] });
+        return;
+      }
+      if (!follow(id)) this.fail('UNKNOWN_JOB', `no train job ${id}`, rid);
+    } catch (e) {
+      if (e instanceof TrainingJobError) this.fail(e.code, e.message, rid);
+      else throw e;
     }
   }
 

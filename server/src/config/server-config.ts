@@ -65,6 +65,8 @@ export const ServerConfigSchema = z.strictObject({
   /** keep received series after the job (for training) in this folder; default: deleted */
   retainSeriesIn: z.string().optional(),
   viewer: z.strictObject({ root: z.string().optional(), enabled: z.boolean().default(true) }).default({ enabled: true }),
+  /** train jobs (admin): `datasetsRoot` holds the nnU-Net raw datasets a job may name (default: env nnUNet_raw) */
+  training: z.strictObject({ enabled: z.boolean().default(true), datasetsRoot: z.string().optional() }).default({ enabled: true }),
 });
 export type ServerConfigInput = z.input<typeof ServerConfigSchema>;
 
@@ -127,6 +129,8 @@ export function resolveServerConfig(raw: unknown, env: NodeJS.ProcessEnv = proce
   if (env.NNSEG_PACS_URL) c.pacs = { ...(c.pacs ?? {}), url: env.NNSEG_PACS_URL };
   const store = c.store !== undefined ? resolve(c.store) : modelStoreRoot(undefined, env);
   const workDir = resolve(env.NNSEG_WORK_DIR ?? c.workDir ?? join(tmpdir(), 'nnseg-server'));
+  const datasetsRoot = c.training.datasetsRoot ?? env.nnUNet_raw;
+  if (datasetsRoot !== undefined) c.training = { ...c.training, datasetsRoot: resolve(datasetsRoot) };
   return { ...c, store, workDir };
 }
 

@@ -18,6 +18,8 @@ export interface EnsurePreprocessedOptions {
   configuration: string;
   workers?: number;
   log?: (line: string) => void;
+  /** told when planning or preprocessing actually runs (skipped when their outputs exist) */
+  onStage?: (stage: 'planning' | 'preprocessing') => void;
 }
 
 /** Plans (if missing) and preprocesses `configuration` (if its data folder is missing); returns the plans. */
@@ -32,6 +34,7 @@ export async function ensurePreprocessed(o: EnsurePreprocessedOptions): Promise<
     const preset = PLANNER_PRESETS[plansName];
     if (!preset) throw new Error(`no ${plansPath} and "${plansName}" is not a planner preset (${Object.keys(PLANNER_PRESETS).join(', ')})`);
     log(`planning ${o.datasetName} (${plansName})`);
+    o.onStage?.('planning');
     const dj = loadDatasetJson(o.rawDatasetFolder);
     const fp = await extractDatasetFingerprint(o.rawDatasetFolder, { concurrency: o.workers ?? 2 });
     writeFileSync(join(o.preprocessedDatasetFolder, 'dataset_fingerprint.json'), JSON.stringify(fp, null, 2));
@@ -44,6 +47,7 @@ export async function ensurePreprocessed(o: EnsurePreprocessedOptions): Promise<
   const dataFolder = join(o.preprocessedDatasetFolder, String(config.data_identifier));
   if (!existsSync(dataFolder)) {
     log(`preprocessing ${o.configuration} into ${dataFolder}`);
+    o.onStage?.('preprocessing');
     await preprocessDataset({
       rawDatasetFolder: o.rawDatasetFolder,
       plans,

@@ -82,6 +82,10 @@ export interface TrainOptions {
   /** run the final validation through the predictor (default true when rawDatasetFolder is given) */
   finalValidation?: boolean;
   backend?: TfjsBackendName;
+  /** once the network is built: the backend and the epoch training starts at (> 0 when resumed) */
+  onStart?: (info: { backend: BackendChoice; startEpoch: number; resumed: boolean; restoredLog: TrainingLog }) => void;
+  /** the final validation through the predictor begins */
+  onValidation?: () => void;
   onEpoch?: (r: EpochRecord) => void;
   onIteration?: (phase: 'train' | 'val', done: number, total: number) => void;
   log?: (line: string) => void;
@@ -285,6 +289,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     JSON.stringify({ trainer: trainerName, backend: backend.kind, configuration: o.configuration, fold: o.fold, numEpochs, iterationsPerEpoch: iterations, validationIterations: valIterations, batchSize, patchSize, batchDice, seed, initialLr, deepSupervisionScales: scales, mirrorAxes, pretrained: o.pretrainedModel?.card.name ?? Boolean(o.pretrainedWeights) }, null, 2),
   );
 
+  o.onStart?.({ backend, startEpoch, resumed: Boolean(o.resume), restoredLog: trainingLog });
   let epochsRun = 0;
   try {
     for (let epoch = startEpoch; epoch < numEpochs; epoch++) {
@@ -390,6 +395,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let validation: Summary | null = null;
   if (o.rawDatasetFolder && o.finalValidation !== false) {
     log(`final validation of ${valKeys.length} case(s) through the predictor`);
+    o.onValidation?.();
     validation = await runFinalValidation({
       spec,
       weights: finalWeights,

@@ -5,6 +5,8 @@ import { preprocessedDatasetFolder, requireNnunetRoot, resolveRawDataset } from 
 import { ModelStore } from '../../models/model-store.js';
 import { modelStoreRoot } from '../../models/store-location.js';
 import { ensurePreprocessed, shrinkPlans } from '../../training/prepare.js';
+import { epochMetrics, epochsFromLog, formatTrainingEvent, type TrainingEvent, type ValidationSummary } from '../../training/events.js';
+import type { Summary } from '../../nnunet/evaluation/summary.js';
 import { train } from '../../training/trainer.js';
 import type { TfjsBackendName } from '../../engines/tfjs/backend.js';
 import { ProgressBar } from '../progress.js';
@@ -38,6 +40,18 @@ interface Opts {
   seed?: number;
   workers?: number;
   validation: boolean;
+  eventsJson?: boolean;
+}
+
+type EventBody = TrainingEvent extends infer E ? (E extends TrainingEvent ? Omit<E, 'v'> : never) : never;
+
+function validationSummary(s: Summary): ValidationSummary {
+  const dice = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
+  return {
+    foregroundMeanDice: dice(s.foreground_mean.Dice),
+    dicePerLabel: Object.fromEntries(Object.entries(s.mean).map(([label, m]) => [label, dice(m.Dice)])),
+    cases: s.metric_per_case.length,
+  };
 }
 
 export function register(program: Command): void {
@@ -67,7 +81,11 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for initialisation and data sampling', int('--seed', 0))
     .option('--workers <n>', 'data-loader worker threads (default 2)', (v) => Number(v))
     .option('--no-validation', 'skip the final validation through the predictor')
+    .option('--events-json', 'write progress as versioned JSON lines on stdout (training/events.ts; used by the server\'s train jobs)')
     .action(async (o: Opts) => {
+      const emit = (e: EventBody) => {
+        if (o.eventsJson) process.stdout.write(formatTrainingEvent(e));
+      };
       const ds = resolveRawDataset(o.dataset);
       const pre = preprocessedDatasetFolder(ds.name, o.preprocessed);
       const resultsRoot = o.results ?? requireNnunetRoot('nnUNet_results');
@@ -82,6 +100,7 @@ export function register(program: Command): void {
         configuration: o.configuration,
         workers: o.workers,
         log,
+        onStage: (stage) => emit({ type: 'stage', stage }),
       });
       const shrink = o.baseFeatures !== undefined || o.maxFeatures !== undefined || o.maxStages !== undefined || o.patchSize !== undefined;
       if (shrink) {
@@ -115,16 +134,28 @@ export function register(program: Command): void {
         loaderWorkers: o.workers,
         backend: o.backend,
         log,
+        onStart: ({ backend, startEpoch, resumed, restoredLog }) => {
+          emit({ type: 'stage', stage: 'training' });
+          emit({ type: 'backend', backend: backend.kind, resumedAtEpoch: resumed ? startEpoch : null });
+          for (const metrics of epochsFromLog(restoredLog, o.epochs ?? 1000)) emit({ type: 'epoch', metrics });
+        },
+        onEpoch: (r) => emit({ type: 'epoch', metrics: epochMetrics(r) }),
+        onValidation: () => emit({ type: 'stage', stage: 'validation' }),
         onIteration: (phase, done, total) => {
+          emit({ type: 'iteration', phase, done, total });
           if (phase !== 'train') return;
           if (done === 1) bar = new ProgressBar('train', total);
           bar?.tick();
         },
       });
       process.stderr.write(`results in ${result.outputFolder} (backend ${result.backend.kind})\n`);
+      let registered: { name: string; version: string } | null = null;
       if (o.registerAs) {
+        emit({ type: 'stage', stage: 'registering' });
         const stored = await store.importModel(result.outputFolder, { name: o.registerAs, replace: true, onProgress: log });
+        registered = { name: stored.card.name, version: stored.card.importedAt };
         process.stderr.write(`registered as "${stored.card.name}" in ${store.root}\n`);
       }
+      emit({ type: 'done', outputFolder: result.outputFolder, validation: result.validation ? validationSummary(result.validation) : null, registered });
     });
 }

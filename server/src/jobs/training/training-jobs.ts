@@ -1,0 +1,505 @@
+/**
+ * Train jobs on the server (issue #5 item 4): an admin asks for a model trained on the corrections
+ * annotators sent (series pulled from the PACS) or on an nnU-Net raw dataset the server holds; the job builds
+ * the raw dataset, plans and preprocesses it, trains (nnseg's trainer), validates through the predictor and
+ * registers the result in the model store as a new version, streaming each epoch to its subscribers.
+ *
+ * - One run at a time, FIFO; every step runs as an `nnseg` child process (train-command.ts).
+ * - Everything of a job lives in `<root>/<id>/`: `training-job.json` (TrainingJobRecord, rewritten by rename
+ *   on every stage and epoch), `raw/` (a corrections dataset), `preprocessed/`, `results/` (nnU-Net layout).
+ *   A dataset given by name is read where it is and never written.
+ * - Cancel: SIGTERM, SIGKILL after `killGraceMs`. A cancelled, failed or interrupted job can be resumed: the
+ *   finished stages are skipped, training continues from its last saved epoch (`--resume`) with the same
+ *   schedule, and an unfinished preprocessing is redone from scratch.
+ * - Restart: a job that was running is recorded `interrupted` (resumable); queued jobs are queued again.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { CorrectionStore, correctionsRoot } from '../../api/corrections.js';
+import type { ModelStore } from '../../models/model-store.js';
+import { planCorrectionsDataset } from '../../training/corrections-dataset.js';
+import { parseTrainingEvent, TRAINING_STAGES, type EpochMetrics, type TrainingEvent, type TrainingStage } from '../../training/events.js';
+import { trainedModelFolderName } from '../../training/trainer.js';
+import { hasTrainingState } from '../../training/training-state.js';
+import { workerScriptUrl } from '../../workers/pool.js';
+import { correctionsDatasetArgs, correctionsDatasetName, trainArgs, type TrainJobPaths } from './train-command.js';
+import {
+  parseTrainRequest,
+  RESUMABLE_STATES,
+  TRAINING_JOB_FORMAT_VERSION,
+  TrainingJobRecordSchema,
+  type TrainingJobRecord,
+  type TrainingJobSummary,
+  type TrainRequest,
+} from './train-request.js';
+
+export const TRAINING_JOB_FILE = 'training-job.json';
+
+export type TrainingJobErrorCode = 'BAD_MESSAGE' | 'UNKNOWN_MODEL' | 'UNKNOWN_JOB' | 'BAD_STATE' | 'PACS_UNAVAILABLE' | 'LIMIT_EXCEEDED' | 'SHUTTING_DOWN';
+
+/** A request the manager refuses at once (the API maps the code to its error). */
+export class TrainingJobError extends Error {
+  constructor(
+    readonly code: TrainingJobErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** An update to subscribers: the record without its curve, and the epochs that are new to them. */
+export interface TrainingUpdate {
+  training: TrainingJobSummary;
+  /** every epoch so far in the first update after subscribing, then each new epoch once */
+  epochs: EpochMetrics[];
+}
+export type TrainingListener = (u: TrainingUpdate) => void;
+
+export interface TrainingJobsOptions {
+  /** where job folders live (the server uses <workDir>/training) */
+  root: string;
+  /** the server's work dir (corrections are read from <workDir>/corrections) */
+  workDir: string;
+  store: ModelStore;
+  /** nnUNet_raw-like folder that `{ kind: 'dataset', name }` sources are taken from */
+  datasetsRoot?: string;
+  /** the PACS corrections' series are pulled from */
+  pacs?: { url: string; headers?: Record<string, string> };
+  /** the `nnseg` entry script (default: server/dist/cli/main.js beside this build) */
+  cliScript?: string;
+  /** extra environment of the child processes */
+  env?: NodeJS.ProcessEnv;
+  /** queued jobs accepted at once (default 20) */
+  maxQueued?: number;
+  /** SIGKILL a cancelled child this long after SIGTERM (default 10 s) */
+  killGraceMs?: number;
+  /** told after a run registered a model version (e.g. to evict the old one from the warm cache) */
+  onModelChanged?: (name: string) => void;
+  log?: (event: string, fields: Record<string, string | number | boolean | undefined>) => void;
+}
+
+/** One run of a job (a resume is a new run; the old one may still be exiting). */
+interface Run {
+  child?: ChildProcess;
+  /** cancelled or interrupted: the run's own outcome is ignored */
+  stopped: boolean;
+}
+
+interface Job {
+  record: TrainingJobRecord;
+  listeners: Set<TrainingListener>;
+  run?: Run;
+  lastIterationEmit?: number;
+}
+
+const now = () => new Date().toISOString();
+const stageIndex = (s: TrainingStage | undefined) => (s === undefined ? -1 : TRAINING_STAGES.indexOf(s));
+const ENDED = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
+/** progress-bar lines of the CLI, not worth keeping as an error's context */
+const PROGRESS_LINE = /^\S[^\n]* \d+\/\d+ \(\d+%/;
+
+export class TrainingJobs {
+  private readonly jobs = new Map<string, Job>();
+  private readonly queue: Job[] = [];
+  private running?: Job;
+  private runningDone?: Promise<void>;
+  private closed = false;
+  private readonly log: (event: string, fields: Record<string, string | number | boolean | undefined>) => void;
+  private readonly cli: string;
+
+  constructor(private readonly o: TrainingJobsOptions) {
+    this.log = o.log ?? (() => {});
+    this.cli = o.cliScript ?? fileURLToPath(workerScriptUrl('../../cli/main.js', import.meta.url));
+    mkdirSync(o.root, { recursive: true });
+    this.recover();
+    this.pump();
+  }
+
+  /** Checks and queues a train request; throws TrainingJobError for one that can never run. */
+  start(input: unknown, owner: string): TrainingJobRecord {
+    if (this.closed) throw new TrainingJobError('SHUTTING_DOWN', 'the server is shutting down and takes no new train jobs');
+    let request: TrainRequest;
+    try {
+      request = parseTrainRequest(input);
+    } catch (e) {
+      throw new TrainingJobError('BAD_MESSAGE', (e as Error).message);
+    }
+    this.checkRunnable(request);
+    const queued = this.queue.length;
+    if (queued >= (this.o.maxQueued ?? 20)) throw new TrainingJobError('LIMIT_EXCEEDED', `${queued} train jobs are already waiting; try again later`);
+    const record: TrainingJobRecord = {
+      formatVersion: TRAINING_JOB_FORMAT_VERSION,
+      id: randomUUID(),
+      owner,
+      state: 'queued',
+      request,
+      createdAt: now(),
+      runs: 0,
+      epochs: [],
+    };
+    const job: Job = { record, listeners: new Set() };
+    this.jobs.set(record.id, job);
+    mkdirSync(this.folder(record.id), { recursive: true });
+    this.persist(job);
+    this.log('training.queued', { id: record.id, by: owner, source: request.source.kind, registerAs: request.registerAs });
+    this.queue.push(job);
+    this.pump();
+    return this.snapshot(job);
+  }
+
+  /** Queues a cancelled, failed or interrupted job again; it continues where it stopped. */
+  resume(id: string): TrainingJobRecord {
+    if (this.closed) throw new TrainingJobError('SHUTTING_DOWN', 'the server is shutting down and takes no new train jobs');
+    const job = this.require(id);
+    if (!RESUMABLE_STATES.includes(job.record.state))
+      throw new TrainingJobError('BAD_STATE', `train job ${id} is ${job.record.state}; only ${RESUMABLE_STATES.join(', ')} jobs can be resumed`);
+    this.checkRunnable(job.record.request);
+    job.record.state = 'queued';
+    delete job.record.error;
+    delete job.record.endedAt;
+    this.persist(job);
+    this.emit(job);
+    this.queue.push(job);
+    this.pump();
+    return this.snapshot(job);
+  }
+
+  /** Cancels a queued or running job (a running child is stopped; its last saved epoch stays for a resume). */
+  cancel(id: string): TrainingJobRecord {
+    const job = this.require(id);
+    if (ENDED.has(job.record.state)) throw new TrainingJobError('BAD_STATE', `train job ${id} has already ended (${job.record.state})`);
+    const i = this.queue.indexOf(job);
+    if (i >= 0) this.queue.splice(i, 1);
+    this.end(job, 'cancelled');
+    if (job.run) this.stop(job.run);
+    this.log('training.cancelled', { id });
+    return this.snapshot(job);
+  }
+
+  get(id: string): TrainingJobRecord | undefined {
+    const job = this.jobs.get(id);
+    return job ? this.snapshot(job) : undefined;
+  }
+
+  /** The job without its curve. */
+  summary(id: string): TrainingJobSummary | undefined {
+    const job = this.jobs.get(id);
+    return job ? this.summarize(job) : undefined;
+  }
+
+  /** Every job without its curve, oldest first. */
+  list(): TrainingJobSummary[] {
+    return [...this.jobs.values()].map((j) => this.summarize(j)).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** Sends the current record now and every change after; returns the unsubscribe function, or undefined for an unknown id. */
+  subscribe(id: string, listener: TrainingListener): (() => void) | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    job.listeners.add(listener);
+    this.call(listener, { training: this.summarize(job), epochs: structuredClone(job.record.epochs) });
+    return () => job.listeners.delete(listener);
+  }
+
+  /** Stops the running child (recorded as interrupted, resumable) and takes no more jobs. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const job = this.running;
+    if (job?.run) {
+      this.end(job, 'interrupted', { code: 'INTERRUPTED', message: 'the server stopped while this job was running; resume it to continue' });
+      this.stop(job.run);
+    }
+    await this.runningDone;
+  }
+
+  // ───────────────────────────── running ─────────────────────────────
+
+  private pump(): void {
+    if (this.closed || this.running) return;
+    const job = this.queue.shift();
+    if (!job) return;
+    this.running = job;
+    this.runningDone = this.run(job).finally(() => {
+      this.running = undefined;
+      this.pump();
+    });
+  }
+
+  private async run(job: Job): Promise<void> {
+    const run: Run = { stopped: false };
+    job.run = run;
+    try {
+      await this.runStages(job, run);
+    } finally {
+      if (job.run === run) job.run = undefined;
+    }
+  }
+
+  private async runStages(job: Job, run: Run): Promise<void> {
+    const r = job.record;
+    r.state = 'running';
+    r.startedAt = now();
+    r.runs++;
+    delete r.iteration;
+    this.persist(job);
+    this.emit(job);
+    this.log('training.started', { id: r.id, run: r.runs });
+    try {
+      const paths = this.paths(r);
+      if (r.request.source.kind === 'corrections' && stageIndex(r.completedStage) < stageIndex('dataset')) {
+        this.setStage(job, 'dataset');
+        rmSync(join(this.folder(r.id), 'raw'), { recursive: true, force: true });
+        await this.buildCorrectionsDataset(job, run, paths.rawDatasetFolder);
+        if (run.stopped) return;
+        r.completedStage = 'dataset';
+        this.persist(job);
+      }
+      // planning/preprocessing that did not finish leaves a folder that looks done: start it again
+      if (stageIndex(r.completedStage) < stageIndex('preprocessing')) rmSync(paths.preprocessedRoot, { recursive: true, force: true });
+      const resume = hasTrainingState(this.foldFolder(r, paths));
+      const stderr = await this.runChild(job, run, trainArgs(r.request, paths, { resume }), (e) => this.onEvent(job, e));
+      if (run.stopped) return;
+      if (stderr.code !== 0) throw new Error(`nnseg train exited with ${stderr.signal ?? `code ${stderr.code}`}: ${stderr.tail || '(no output)'}`);
+      if (!r.registered) throw new Error('nnseg train ended without registering the model');
+      this.end(job, 'succeeded');
+      this.o.onModelChanged?.(r.registered.name);
+      this.log('training.succeeded', { id: r.id, model: r.registered.name, version: r.registered.version, dice: r.validation?.foregroundMeanDice ?? undefined });
+    } catch (e) {
+      if (run.stopped) return;
+      const message = (e as Error).message;
+      const code = (e as { code?: string }).code === 'PACS_UNAVAILABLE' ? 'PACS_UNAVAILABLE' : r.stage === 'dataset' ? 'BAD_DATASET' : 'TRAINING_FAILED';
+      this.end(job, 'failed', { code, message });
+      this.log('training.failed', { id: r.id, code, reason: message.slice(0, 500) });
+    }
+  }
+
+  private onEvent(job: Job, e: TrainingEvent): void {
+    const r = job.record;
+    if (ENDED.has(r.state)) return;
+    switch (e.type) {
+      case 'stage':
+        // reaching a stage completes the ones before it
+        if (stageIndex(e.stage) > 0) {
+          const before = TRAINING_STAGES[stageIndex(e.stage) - 1]!;
+          if (stageIndex(before) > stageIndex(r.completedStage)) r.completedStage = before;
+        }
+        this.setStage(job, e.stage);
+        return;
+      case 'backend':
+        r.backend = e.backend;
+        if (e.resumedAtEpoch !== null) r.resumedAtEpoch = e.resumedAtEpoch;
+        else delete r.resumedAtEpoch;
+        // the restored epochs follow as 'epoch' events; what this record has beyond them was not saved
+        r.epochs = r.epochs.filter((x) => x.epoch < (e.resumedAtEpoch ?? 0));
+        this.persist(job);
+        this.emit(job);
+        return;
+      case 'iteration': {
+        r.iteration = { phase: e.phase, done: e.done, total: e.total };
+        // at most two a second to subscribers; not persisted
+        const t = Date.now();
+        if (e.done === e.total || t - (job.lastIterationEmit ?? 0) >= 500) {
+          job.lastIterationEmit = t;
+          this.emit(job);
+        }
+        return;
+      }
+      case 'epoch':
+        r.epochs = r.epochs.filter((x) => x.epoch < e.metrics.epoch);
+        r.epochs.push(e.metrics);
+        this.persist(job);
+        this.emit(job, e.metrics);
+        return;
+      case 'done':
+        r.validation = e.validation ?? undefined;
+        if (e.validation === null) delete r.validation;
+        if (e.registered) r.registered = e.registered;
+        r.completedStage = 'registering';
+        this.persist(job);
+        return;
+    }
+  }
+
+  private async buildCorrectionsDataset(job: Job, run: Run, rawDatasetFolder: string): Promise<void> {
+    const pacs = this.o.pacs;
+    if (!pacs) throw Object.assign(new Error('this server has no DICOMweb PACS configured to pull the corrected series from'), { code: 'PACS_UNAVAILABLE' });
+    const dir = this.folder(job.record.id);
+    // the child reads work dir and PACS (headers may hold credentials) from a config only it can read
+    const configFile = join(dir, '.pacs-config.json');
+    writeFileSync(configFile, JSON.stringify({ formatVersion: 1, workDir: this.o.workDir, pacs }), { mode: 0o600 });
+    try {
+      const args = correctionsDatasetArgs(job.record.request, { datasetName: basename(rawDatasetFolder), rawRoot: join(dir, 'raw'), workDir: this.o.workDir, configFile });
+      const res = await this.runChild(job, run, args);
+      if (run.stopped) return;
+      if (res.code !== 0) throw new Error(`building the dataset from the corrections failed: ${res.tail || `exit ${res.signal ?? res.code}`}`);
+    } finally {
+      rmSync(configFile, { force: true });
+    }
+  }
+
+  /** Runs `nnseg <args>`; stdout lines are training events when `onEvent` is given. Resolves with the exit and the stderr tail. */
+  private runChild(job: Job, run: Run, args: string[], onEvent?: (e: TrainingEvent) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; tail: string }> {
+    return new Promise((resolveRun, reject) => {
+      const child = spawn(process.execPath, [this.cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.o.env } });
+      run.child = child;
+      if (run.stopped) this.stop(run);
+      const tail: string[] = [];
+      createInterface({ input: child.stderr! }).on('line', (line) => {
+        if (PROGRESS_LINE.test(line) || line.trim() === '') return;
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+      });
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (!onEvent || line.trim() === '') return;
+        try {
+          onEvent(parseTrainingEvent(line));
+        } catch (e) {
+          this.log('training.bad_event', { id: job.record.id, reason: (e as Error).message });
+        }
+      });
+      child.on('error', (e) => {
+        run.child = undefined;
+        reject(new Error(`could not start nnseg (${this.cli}): ${e.message}`));
+      });
+      child.on('close', (code, signal) => {
+        run.child = undefined;
+        resolveRun({ code, signal, tail: tail.join('\n').slice(-4000) });
+      });
+    });
+  }
+
+  private stop(run: Run): void {
+    run.stopped = true;
+    const child = run.child;
+    if (!child) return;
+    child.kill('SIGTERM');
+    const t = setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }, this.o.killGraceMs ?? 10_000);
+    t.unref();
+    child.once('close', () => clearTimeout(t));
+  }
+
+  // ───────────────────────────── records ─────────────────────────────
+
+  /** What makes a request unrunnable right now (dataset, PACS, corrections, pretrained model). */
+  private checkRunnable(request: TrainRequest): void {
+    const src = request.source;
+    if (src.kind === 'dataset') {
+      if (!this.o.datasetsRoot) throw new TrainingJobError('BAD_MESSAGE', 'this server has no datasets root configured (training.datasetsRoot or nnUNet_raw)');
+      const folder = join(this.o.datasetsRoot, src.name);
+      if (!existsSync(join(folder, 'dataset.json'))) throw new TrainingJobError('BAD_MESSAGE', `no nnU-Net raw dataset ${src.name} (with dataset.json) under the datasets root`);
+    } else {
+      if (!this.o.pacs) throw new TrainingJobError('PACS_UNAVAILABLE', 'training from corrections pulls their series from the PACS, and this server has none configured');
+      try {
+        planCorrectionsDataset(new CorrectionStore(correctionsRoot(this.o.workDir)).list().corrections, src.model !== undefined ? { model: src.model } : {});
+      } catch (e) {
+        throw new TrainingJobError('BAD_MESSAGE', (e as Error).message);
+      }
+    }
+    if (request.pretrained !== undefined) {
+      try {
+        this.o.store.get(request.pretrained);
+      } catch (e) {
+        throw new TrainingJobError('UNKNOWN_MODEL', (e as Error).message);
+      }
+    }
+  }
+
+  private folder(id: string): string {
+    return join(this.o.root, id);
+  }
+
+  private paths(r: TrainingJobRecord): TrainJobPaths {
+    const dir = this.folder(r.id);
+    const src = r.request.source;
+    const rawDatasetFolder =
+      src.kind === 'dataset' ? join(this.o.datasetsRoot ?? '', src.name) : join(dir, 'raw', correctionsDatasetName(r.request.registerAs));
+    return { rawDatasetFolder, preprocessedRoot: join(dir, 'preprocessed'), resultsRoot: join(dir, 'results'), store: this.o.store.root };
+  }
+
+  private foldFolder(r: TrainingJobRecord, p: TrainJobPaths): string {
+    return join(p.resultsRoot, basename(p.rawDatasetFolder), trainedModelFolderName('nnUNetTrainer', 'nnUNetPlans', r.request.configuration), `fold_${r.request.fold}`);
+  }
+
+  private require(id: string): Job {
+    const job = this.jobs.get(id);
+    if (!job) throw new TrainingJobError('UNKNOWN_JOB', `no train job ${id.slice(0, 64)}`);
+    return job;
+  }
+
+  private setStage(job: Job, stage: TrainingStage): void {
+    job.record.stage = stage;
+    delete job.record.iteration;
+    this.persist(job);
+    this.emit(job);
+  }
+
+  private end(job: Job, state: 'succeeded' | 'failed' | 'cancelled' | 'interrupted', error?: TrainingJobRecord['error']): void {
+    if (ENDED.has(job.record.state)) return;
+    job.record.state = state;
+    job.record.endedAt = now();
+    if (error) job.record.error = error;
+    this.persist(job);
+    this.emit(job);
+  }
+
+  private recover(): void {
+    for (const name of readdirSync(this.o.root).sort()) {
+      const file = join(this.o.root, name, TRAINING_JOB_FILE);
+      if (!existsSync(file)) continue;
+      let record: TrainingJobRecord;
+      try {
+        const r = TrainingJobRecordSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+        if (!r.success) throw new Error(r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
+        record = r.data;
+      } catch (e) {
+        this.log('training.unreadable_record', { file, reason: (e as Error).message.slice(0, 300) });
+        continue;
+      }
+      const job: Job = { record, listeners: new Set() };
+      this.jobs.set(record.id, job);
+      if (record.state === 'running') this.end(job, 'interrupted', { code: 'INTERRUPTED', message: 'the server stopped while this job was running; resume it to continue' });
+      else if (record.state === 'queued') this.queue.push(job);
+    }
+    this.queue.sort((a, b) => a.record.createdAt.localeCompare(b.record.createdAt));
+  }
+
+  private persist(job: Job): void {
+    const file = join(this.folder(job.record.id), TRAINING_JOB_FILE);
+    try {
+      writeFileSync(`${file}.tmp`, JSON.stringify(job.record, null, 1));
+      renameSync(`${file}.tmp`, file);
+    } catch (e) {
+      this.log('training.persist_failed', { id: job.record.id, reason: (e as Error).message });
+    }
+  }
+
+  private snapshot(job: Job): TrainingJobRecord {
+    return structuredClone(job.record);
+  }
+
+  private summarize(job: Job): TrainingJobSummary {
+    const { epochs, ...rest } = job.record;
+    return { ...structuredClone(rest), epochsDone: epochs.length };
+  }
+
+  private emit(job: Job, epoch?: EpochMetrics): void {
+    if (job.listeners.size === 0) return;
+    const u: TrainingUpdate = { training: this.summarize(job), epochs: epoch ? [epoch] : [] };
+    for (const l of job.listeners) this.call(l, u);
+  }
+
+  private call(l: TrainingListener, u: TrainingUpdate): void {
+    try {
+      l(u);
+    } catch (e) {
+      this.log('training.listener_failed', { id: u.training.id, reason: (e as Error).message });
+    }
+  }
+}
