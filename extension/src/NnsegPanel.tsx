@@ -1,10 +1,12 @@
 /**
  * The nnseg panel (right sidebar): server status, model picker, Segment on the active series, progress
  * with stage and ETA, cancel, partial overlay, final SEG overlay with per-segment statistics, Accept
- * (store in the PACS / download), Reject, Send correction. Every failure is shown here, never only in
+ * (store in the PACS / download), Reject, Send correction; for admins, fine-tuning the model on its
+ * corrections with a live learning curve. Every failure is shown here, never only in
  * the console. Rendered with the extension's own React into an element the host provides (index.tsx).
  */
-import { useSyncExternalStore } from 'react';
+import { useState, useSyncExternalStore } from 'react';
+import { emaPolyline, trainingStatusLine } from './training-view.js';
 import type { ConnectionStatus } from './server-connection.js';
 import { formatEta, statsRows } from './stats-table.js';
 import { activeDataSource, type ViewerContext } from './viewer-actions.js';
@@ -41,7 +43,8 @@ const STAGE_NAMES: Record<string, string> = {
 };
 
 export function NnsegPanel({ ctx, session }: NnsegPanelProps) {
-  const { status, models, modelName, configuration, job, result, error, busy } = useSyncExternalStore(session.subscribe, session.getState);
+  const { status, models, modelName, configuration, job, result, error, busy, training } = useSyncExternalStore(session.subscribe, session.getState);
+  const [trainEpochs, setTrainEpochs] = useState(50);
   const model = models?.find((m) => m.name === modelName);
   const running = session.running;
   const segment = () => void session.segment();
@@ -181,6 +184,54 @@ export function NnsegPanel({ ctx, session }: NnsegPanelProps) {
           {result.correctionSent && (
             <div data-testid="nnseg-correction-sent" style={styles.ok}>
               Correction sent
+            </div>
+          )}
+        </div>
+      )}
+
+      {session.canTrain && model && (
+        <div data-testid="nnseg-training" style={styles.info}>
+          <div style={{ fontWeight: 600 }}>Improve “{model.name}” with its corrections</div>
+          <label style={styles.label}>
+            Epochs
+            <input
+              data-testid="nnseg-train-epochs"
+              type="number"
+              min={1}
+              max={1000}
+              value={trainEpochs}
+              style={styles.select}
+              onChange={(e) => setTrainEpochs(Math.max(1, Math.min(1000, Math.round(Number(e.target.value) || 1))))}
+            />
+          </label>
+          <div style={styles.row}>
+            <button
+              data-testid="nnseg-train"
+              style={styles.secondary}
+              disabled={busy || training?.summary.state === 'running' || training?.summary.state === 'queued'}
+              onClick={() => void session.trainOnCorrections(trainEpochs)}
+            >
+              Fine-tune on corrections
+            </button>
+            {(training?.summary.state === 'running' || training?.summary.state === 'queued') && (
+              <button data-testid="nnseg-train-cancel" style={styles.secondary} onClick={() => void session.controlTraining('cancel')}>
+                Stop
+              </button>
+            )}
+            {training && ['cancelled', 'failed', 'interrupted'].includes(training.summary.state) && (
+              <button data-testid="nnseg-train-resume" style={styles.secondary} onClick={() => void session.controlTraining('resume')}>
+                Resume
+              </button>
+            )}
+          </div>
+          {training && (
+            <div data-testid="nnseg-training-status" data-state={training.summary.state} data-epochs={training.epochs.length} style={styles.small}>
+              {trainingStatusLine(training)}
+              {training.epochs.length > 1 && (
+                <svg width={200} height={40} style={{ display: 'block', background: '#0f2236', marginTop: 4 }} aria-label="EMA pseudo Dice per epoch">
+                  <polyline fill="none" stroke="#5acce6" strokeWidth={1.5} points={emaPolyline(training.epochs, 200, 40)} />
+                </svg>
+              )}
             </div>
           )}
         </div>

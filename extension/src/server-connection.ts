@@ -20,8 +20,10 @@ import {
   type SegmentMessage,
   type SegmentOptionsMessage,
   type ServerMessage,
+  type TrainingUpdateMessage,
   type WelcomeMessage,
 } from '../../server/src/api/protocol.js';
+import type { TrainRequestInput } from '../../server/src/jobs/training/train-request.js';
 import { UploadSchedule, buildManifest } from './series-upload.js';
 
 /** The part of the WebSocket API we use (browser WebSocket and the `ws` package both fit). */
@@ -115,6 +117,13 @@ interface Operation {
 
 type PendingFrame = { op: Operation; message: PartialMessage | ResultMessage };
 
+export type TrainingListener = (update: TrainingUpdateMessage) => void;
+
+/** A train job this connection follows (re-subscribed after a reconnect). */
+interface FollowedTraining {
+  listener: TrainingListener;
+}
+
 export class ServerConnection {
   private readonly options: ServerConnectionOptions;
   private readonly backoff: BackoffOptions;
@@ -133,6 +142,9 @@ export class ServerConnection {
   private readonly pendingFrames = new Map<number, PendingFrame>();
   private counter = 0;
   private statusValue: ConnectionStatus = { state: 'closed' };
+  private readonly trainings = new Map<string, FollowedTraining>();
+  /** train / trainingControl requests waiting for their first answer */
+  private readonly trainingRequests = new Map<string, { listener?: TrainingListener; resolve: (m: TrainingUpdateMessage) => void; reject: (e: Error) => void }>();
 
   constructor(options: ServerConnectionOptions) {
     this.options = options;
@@ -166,6 +178,7 @@ export class ServerConnection {
     s?.close(1000, 'client closed');
     for (const op of [...this.ops]) op.finish({ kind: 'error', error: { code: 'CLOSED', message: 'connection closed by the viewer' } });
     this.rejectWaiters(new Error('connection closed'));
+    this.failTrainingRequests('connection closed by the viewer');
     this.setStatus({ state: 'closed' });
   }
 
@@ -187,6 +200,51 @@ export class ServerConnection {
   /** Asks the server to pull the series from its PACS and run the model on it. */
   segmentByReference(studyInstanceUID: string, seriesInstanceUID: string, options: SegmentOptionsMessage, handlers: JobHandlers = {}): JobHandle {
     return this.start({ kind: 'dicomweb', studyInstanceUID, seriesInstanceUID }, options, handlers);
+  }
+
+  /**
+   * Starts a train job (admin) and follows it: `listener` gets every `trainingUpdate` (the first carries
+   * the job id; new epochs come in `epochs`). Resolves with that first update; rejects with the server's error.
+   */
+  async train(request: TrainRequestInput, listener: TrainingListener): Promise<TrainingUpdateMessage> {
+    await this.whenReady();
+    const requestId = this.nextId('train');
+    return this.trainingRequest(requestId, { type: 'train', requestId, request }, listener);
+  }
+
+  /** Follows a train job (the first update has every epoch so far), or cancels / resumes it. */
+  async controlTraining(trainingId: string, action: 'subscribe' | 'cancel' | 'resume', listener?: TrainingListener): Promise<TrainingUpdateMessage> {
+    await this.whenReady();
+    const requestId = this.nextId('training');
+    return this.trainingRequest(requestId, { type: 'trainingControl', requestId, trainingId, action }, listener);
+  }
+
+  /** Stops following a train job (it keeps running on the server). */
+  unfollowTraining(trainingId: string): void {
+    if (!this.trainings.delete(trainingId)) return;
+    if (this.isReady()) this.sendJson({ type: 'trainingControl', trainingId, action: 'unsubscribe' });
+  }
+
+  private trainingRequest(requestId: string, message: object, listener?: TrainingListener): Promise<TrainingUpdateMessage> {
+    return new Promise((resolve, reject) => {
+      this.trainingRequests.set(requestId, { ...(listener ? { listener } : {}), resolve, reject });
+      this.sendJson(message);
+    });
+  }
+
+  private failTrainingRequests(reason: string): void {
+    for (const [, r] of this.trainingRequests) r.reject(new Error(reason));
+    this.trainingRequests.clear();
+  }
+
+  private onTrainingUpdate(m: TrainingUpdateMessage): void {
+    const pending = m.requestId !== undefined ? this.trainingRequests.get(m.requestId) : undefined;
+    if (pending) {
+      this.trainingRequests.delete(m.requestId!);
+      if (pending.listener) this.trainings.set(m.training.id, { listener: pending.listener });
+      pending.resolve(m);
+    }
+    this.trainings.get(m.training.id)?.listener(m);
   }
 
   // ───────────── internals ─────────────
@@ -290,6 +348,8 @@ export class ServerConnection {
       this.welcome = null;
       this.stopPing();
       this.pendingFrames.clear();
+      // not re-sent: a train request whose answer was lost may have started a job (it shows in the server's list)
+      this.failTrainingRequests(`the connection dropped before the server answered (${ev.code ?? '?'})`);
       if (this.closedByUser || this.failed) return;
       this.scheduleReconnect(`connection closed (${ev.code ?? '?'}${ev.reason ? `: ${ev.reason}` : ''})`);
     });
@@ -426,6 +486,8 @@ export class ServerConnection {
       }
       case 'error':
         return this.onError(m);
+      case 'trainingUpdate':
+        return this.onTrainingUpdate(m);
       case 'pong':
         return;
     }
@@ -451,6 +513,8 @@ export class ServerConnection {
       this.trySendCancel(op);
     }
     for (const [requestId] of this.modelWaiters) this.sendJson({ type: 'listModels', requestId });
+    // followed train jobs: the first update after subscribing carries every epoch, the listener replaces its curve
+    for (const trainingId of this.trainings.keys()) this.sendJson({ type: 'trainingControl', trainingId, action: 'subscribe' });
   }
 
   private onError(m: ErrorMessage): void {
@@ -460,6 +524,12 @@ export class ServerConnection {
       this.rejectWaiters(new Error(`${m.code}: ${m.message}`));
       for (const op of [...this.ops]) op.finish({ kind: 'error', error: { code: m.code, message: m.message } });
       this.socket?.close(1000, m.code);
+      return;
+    }
+    const training = m.requestId !== undefined ? this.trainingRequests.get(m.requestId) : undefined;
+    if (training) {
+      this.trainingRequests.delete(m.requestId!);
+      training.reject(Object.assign(new Error(`${m.code}: ${m.message}`), { code: m.code }));
       return;
     }
     const op = this.findOp(m);

@@ -11,6 +11,8 @@ import type { SegmentStatistics } from './stats-table.js';
 import { PartialOverlay, activeDataSource, activeSeries, fetchInstanceBytes, readLabelmap, removeResult, storeSeg, type ViewerContext } from './viewer-actions.js';
 import { sendCorrection } from './correction.js';
 import type { NnsegRuntimeConfig } from './runtime-config.js';
+import { mergeEpochs, type TrainingView } from './training-view.js';
+import type { TrainingUpdateMessage } from '../../server/src/api/protocol.js';
 
 export type Phase = 'idle' | 'preparing' | 'uploading' | 'queued' | 'running' | 'loading' | 'done' | 'failed' | 'cancelled';
 
@@ -47,6 +49,8 @@ export interface SessionState {
   result: ResultView | null;
   error: string | null;
   busy: boolean;
+  /** the train job this viewer started or follows (admin) */
+  training: TrainingView | null;
 }
 
 export const RUNNING_PHASES: Phase[] = ['preparing', 'uploading', 'queued', 'running', 'loading'];
@@ -61,7 +65,7 @@ export class NnsegSession {
     readonly connection: ServerConnection,
     readonly config: NnsegRuntimeConfig,
   ) {
-    this.state = { status: connection.status, models: null, modelName: '', configuration: '', job: { phase: 'idle', percent: 0 }, result: null, error: null, busy: false };
+    this.state = { status: connection.status, models: null, modelName: '', configuration: '', job: { phase: 'idle', percent: 0 }, result: null, error: null, busy: false, training: null };
     config.subscribeStatus((status) => {
       const wasReady = this.state.status.state === 'ready';
       this.set({ status });
@@ -227,6 +231,58 @@ export class NnsegSession {
     }
     result.loaded.release();
     this.set({ result: null, job: { phase: 'idle', percent: 0 } });
+  }
+
+  /** Admins: the token's role allows train jobs. */
+  get canTrain(): boolean {
+    return this.state.status.state === 'ready' && this.state.status.welcome.role === 'admin';
+  }
+
+  private onTrainingUpdate = (u: TrainingUpdateMessage): void => {
+    const current = this.state.training;
+    const epochs = current?.summary.id === u.training.id ? mergeEpochs(current.epochs, u.epochs) : u.epochs;
+    this.set({ training: { summary: u.training, epochs } });
+    // the new version is served at once: list it
+    if (u.training.state === 'succeeded' && current?.summary.state !== 'succeeded') void this.refreshModels();
+  };
+
+  /**
+   * Fine-tunes the selected model on the corrections sent for it and registers the result as its next
+   * version (same name): nnU-Net's recipe from the model's own weights, `epochs` long.
+   */
+  async trainOnCorrections(epochs: number): Promise<void> {
+    const model = this.model;
+    if (!model) return this.set({ error: 'Pick a model first.' });
+    const configuration = this.state.configuration;
+    if (!['2d', '3d_fullres', '3d_lowres'].includes(configuration)) return this.set({ error: `Configuration ${configuration} cannot be trained here (2d, 3d_fullres, 3d_lowres).` });
+    this.set({ error: null, busy: true });
+    try {
+      await this.connection.train(
+        {
+          source: { kind: 'corrections', model: model.name },
+          configuration: configuration as '2d' | '3d_fullres' | '3d_lowres',
+          registerAs: model.name,
+          pretrained: model.name,
+          epochs,
+        },
+        this.onTrainingUpdate,
+      );
+    } catch (e) {
+      this.set({ error: `Training could not start: ${(e as Error).message}` });
+    } finally {
+      this.set({ busy: false });
+    }
+  }
+
+  async controlTraining(action: 'cancel' | 'resume'): Promise<void> {
+    const t = this.state.training;
+    if (!t) return;
+    try {
+      await this.connection.controlTraining(t.summary.id, action, this.onTrainingUpdate);
+      if (action === 'resume') this.set({ error: null });
+    } catch (e) {
+      this.set({ error: `Could not ${action} the training: ${(e as Error).message}` });
+    }
   }
 
   async sendCorrection(): Promise<void> {

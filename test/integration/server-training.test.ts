@@ -15,6 +15,10 @@ import { TRAINING_JOB_FILE } from '../../server/src/jobs/training/training-jobs.
 import type { TrainRequestInput } from '../../server/src/jobs/training/train-request.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { TestClient } from './server-client.js';
+import WebSocket from 'ws';
+import { ServerConnection, type SocketLike } from '../../extension/src/server-connection.js';
+import { mergeEpochs } from '../../extension/src/training-view.js';
+import type { EpochMetrics } from '../../server/src/training/events.js';
 
 const ADMIN = 'training-admin-token-0123456789';
 const READER = 'training-reader-token-0123456789';
@@ -43,6 +47,7 @@ async function http(path: string, o: { method?: string; token?: string; body?: u
     headers: { Authorization: `Bearer ${o.token ?? ADMIN}`, ...(o.body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
     ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
   });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies differ per route
   return { status: res.status, json: (await res.json()) as Record<string, any> };
 }
 
@@ -159,5 +164,43 @@ describe('train jobs on nnseg serve', () => {
     const fold = join(tmp.dir, 'work', 'training', id, 'results', DATASET, 'nnUNetTrainer__nnUNetPlans__3d_fullres', 'fold_0');
     for (const f of ['checkpoint_final.pth', 'training_log.json', 'progress.png', 'validation/summary.json']) expect(existsSync(join(fold, f))).toBe(true);
     c.close();
+  }, 600_000);
+
+  it("the viewer's client follows a train job across a dropped connection and ends with the whole curve", async () => {
+    const conn = new ServerConnection({
+      url: `${srv.url.replace(/^http/, 'ws')}/ws`,
+      token: ADMIN,
+      createSocket: (url, protocols) => new WebSocket(url, protocols) as unknown as SocketLike,
+      backoff: { initialMs: 50, maxMs: 200 },
+    });
+    try {
+      await conn.connect();
+      let curve: EpochMetrics[] = [];
+      let last: TrainingUpdateMessage | undefined;
+      let dropped = false;
+      const finished = new Promise<TrainingUpdateMessage>((resolve) => {
+        const listener = (u: TrainingUpdateMessage) => {
+          curve = mergeEpochs(curve, u.epochs);
+          last = u;
+          // drop every socket once the first epoch is in: the client reconnects and subscribes again
+          if (!dropped && curve.length > 0) {
+            dropped = true;
+            for (const ws of srv.api.wss.clients) ws.terminate();
+          }
+          if (['succeeded', 'failed', 'cancelled'].includes(u.training.state)) resolve(u);
+        };
+        void conn.train(request({ registerAs: 'tiny-phantom-2', seed: 2 }), listener);
+      });
+      const done = await finished;
+      expect(dropped).toBe(true);
+      expect(done.training.error).toBeUndefined();
+      expect(done.training.state).toBe('succeeded');
+      expect(curve.map((e) => e.epoch)).toEqual([0, 1, 2, 3]);
+      expect(last?.training.registered?.name).toBe('tiny-phantom-2');
+      // a succeeded job cannot be resumed: the error reaches the caller
+      await expect(conn.controlTraining(done.training.id, 'resume')).rejects.toThrow(/BAD_STATE: .*succeeded/);
+    } finally {
+      conn.close();
+    }
   }, 600_000);
 });

@@ -180,6 +180,38 @@ export function openApiDocument(serverVersion: string): Record<string, unknown> 
           responses: { '204': { description: 'deleted' }, '403': errorResponse('FORBIDDEN'), '404': errorResponse('NOT_FOUND: no such correction') },
         },
       },
+      '/api/training': {
+        post: {
+          summary: 'Start a train job (admin): build the dataset (corrections or a raw dataset under training.datasetsRoot), plan, preprocess, train, validate, register; see docs/training.md',
+          security: auth,
+          requestBody: {
+            required: true,
+            description: 'TrainRequest (server/src/jobs/training/train-request.ts): { source: { kind: "corrections", model? } | { kind: "dataset", name: "DatasetNNN_Name" }, configuration, fold?, registerAs, pretrained?, epochs?, iterationsPerEpoch?, validationIterations?, saveEvery?, seed?, backend?, network? }',
+            content: { 'application/json': { schema: { type: 'object', required: ['source', 'configuration', 'registerAs'] } } },
+          },
+          responses: {
+            '201': { description: '{ training: TrainingJobRecord } (queued)' },
+            '400': errorResponse('BAD_MESSAGE: the field is named; no such dataset; no corrections'),
+            '403': errorResponse('FORBIDDEN: not an admin token'),
+            '404': errorResponse('UNKNOWN_MODEL: the pretrained model'),
+            '429': errorResponse('LIMIT_EXCEEDED: too many train jobs waiting'),
+            '503': errorResponse('PACS_UNAVAILABLE: corrections need a PACS'),
+          },
+        },
+        get: { summary: 'Train jobs without their curves, oldest first (admin)', security: auth, responses: { '200': { description: '{ trainings: TrainingJobSummary[] }' }, '403': errorResponse('FORBIDDEN') } },
+      },
+      '/api/training/{id}': {
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+        get: { summary: 'A train job with every epoch (admin)', security: auth, responses: { '200': { description: '{ training: TrainingJobRecord }' }, '404': errorResponse('UNKNOWN_JOB') } },
+      },
+      '/api/training/{id}/cancel': {
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+        post: { summary: 'Cancel a queued or running train job (admin); it can be resumed', security: auth, responses: { '200': { description: '{ training }' }, '404': errorResponse('UNKNOWN_JOB'), '409': errorResponse('BAD_STATE: already ended') } },
+      },
+      '/api/training/{id}/resume': {
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+        post: { summary: 'Resume a cancelled, failed or interrupted train job from its last saved epoch (admin)', security: auth, responses: { '200': { description: '{ training }' }, '404': errorResponse('UNKNOWN_JOB'), '409': errorResponse('BAD_STATE: running, queued or succeeded') } },
+      },
       '/ws': { get: { summary: 'WebSocket upgrade (see docs/protocol.md)', responses: { '101': { description: 'switching protocols' }, '401': { description: 'bad token on the upgrade' }, '403': { description: 'origin not allowed' } } } },
     },
   };

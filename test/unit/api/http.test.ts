@@ -80,7 +80,7 @@ describe('HTTP API', () => {
   it('GET /openapi.json describes every route', async () => {
     const doc = await json(get('/openapi.json'));
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths).sort()).toEqual(['/api/corrections', '/api/corrections/{id}', '/api/jobs', '/api/jobs/{id}', '/api/models', '/api/models/import', '/api/models/{name}', '/health', '/metrics', '/openapi.json', '/ws']);
+    expect(Object.keys(doc.paths).sort()).toEqual(['/api/corrections', '/api/corrections/{id}', '/api/jobs', '/api/jobs/{id}', '/api/models', '/api/models/import', '/api/models/{name}', '/api/training', '/api/training/{id}', '/api/training/{id}/cancel', '/api/training/{id}/resume', '/health', '/metrics', '/openapi.json', '/ws']);
     expect(doc.paths['/api/models/{name}'].delete.responses['403']).toBeDefined();
   });
 
