@@ -46,8 +46,11 @@ describe('demo model on the demo study', () => {
         return (2 * tp) / (2 * tp + fp + fn);
       };
       const liver = dice(1);
-      process.stderr.write(`demo model on the demo study: liver Dice ${liver.toFixed(3)}, kidney Dice ${dice(2).toFixed(3)}\n`);
-      expect(liver).toBeGreaterThan(0.5);
+      const kidney = dice(2);
+      process.stderr.write(`demo model on the demo study: liver Dice ${liver.toFixed(3)}, kidney Dice ${kidney.toFixed(3)}\n`);
+      // committed model: liver 0.969, kidney 0.673 (its false positives are the vertebra; docs/training.md)
+      expect(liver).toBeGreaterThan(0.95);
+      expect(kidney).toBeGreaterThan(0.6);
     } finally {
       await model.release();
     }
