@@ -4,6 +4,9 @@
  * stderr. No patient data: stages, epoch metrics and the registered model only.
  */
 import { z } from 'zod';
+// types only (erased): the viewer bundles this file without the trainer
+import type { TrainingLog } from './curves.js';
+import type { EpochRecord } from './trainer.js';
 
 export const TRAINING_EVENTS_VERSION = 1;
 
@@ -57,18 +60,7 @@ export type TrainingEvent = z.infer<typeof TrainingEventSchema>;
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
 /** An epoch record of the trainer as an event payload (NaN → null). */
-export function epochMetrics(r: {
-  epoch: number;
-  numEpochs: number;
-  trainLoss: number;
-  valLoss: number;
-  pseudoDice: number[];
-  meanFgDice: number;
-  emaFgDice: number;
-  lr: number;
-  seconds: number;
-  newBest: boolean;
-}): EpochMetrics {
+export function epochMetrics(r: EpochRecord): EpochMetrics {
   return {
     epoch: r.epoch,
     numEpochs: r.numEpochs,
@@ -87,10 +79,7 @@ export function epochMetrics(r: {
  * The epochs of a restored nnU-Net log (a resumed run re-sends them, so a follower's curve has no gap
  * where the saved state is ahead of what it was told). `newBest` is recomputed from the EMA.
  */
-export function epochsFromLog(
-  log: { train_losses: number[]; val_losses: number[]; mean_fg_dice: number[]; ema_fg_dice: number[]; dice_per_class_or_region: number[][]; lrs: number[]; epoch_start_timestamps: number[]; epoch_end_timestamps: number[] },
-  numEpochs: number,
-): EpochMetrics[] {
+export function epochsFromLog(log: TrainingLog, numEpochs: number): EpochMetrics[] {
   let best = -Infinity;
   return log.train_losses.map((trainLoss, epoch) => {
     const ema = log.ema_fg_dice[epoch] ?? NaN;
