@@ -262,9 +262,9 @@ export class TrainingJobs {
       // planning/preprocessing that did not finish leaves a folder that looks done: start it again
       if (stageIndex(r.completedStage) < stageIndex('preprocessing')) rmSync(paths.preprocessedRoot, { recursive: true, force: true });
       const resume = hasTrainingState(this.foldFolder(r, paths));
-      const stderr = await this.runChild(job, run, trainArgs(r.request, paths, { resume }), (e) => this.onEvent(job, e));
+      const res = await this.runChild(job, run, trainArgs(r.request, paths, { resume }), (e) => this.onEvent(job, e));
       if (run.stopped) return;
-      if (stderr.code !== 0) throw new Error(`nnseg train exited with ${stderr.signal ?? `code ${stderr.code}`}: ${stderr.tail || '(no output)'}`);
+      if (res.code !== 0) throw new Error(`nnseg train exited with ${res.signal ?? `code ${res.code}`}: ${res.tail || '(no output)'}`);
       if (!r.registered) throw new Error('nnseg train ended without registering the model');
       this.end(job, 'succeeded');
       this.o.onModelChanged?.(r.registered.name);
@@ -316,8 +316,8 @@ export class TrainingJobs {
         this.emit(job, e.metrics);
         return;
       case 'done':
-        r.validation = e.validation ?? undefined;
-        if (e.validation === null) delete r.validation;
+        if (e.validation) r.validation = e.validation;
+        else delete r.validation;
         if (e.registered) r.registered = e.registered;
         r.completedStage = 'registering';
         this.persist(job);
