@@ -100,11 +100,13 @@ export function epochsFromLog(log: TrainingLog, numEpochs: number): EpochMetrics
   });
 }
 
+/** An event as its writer builds it: the version is filled in by `formatTrainingEvent`. */
+export type TrainingEventBody = TrainingEvent extends infer E ? (E extends TrainingEvent ? Omit<E, 'v'> : never) : never;
+
 /** Serialises an event as one line (with the version filled in). */
-export function formatTrainingEvent(e: DistributiveOmit<TrainingEvent, 'v'>): string {
+export function formatTrainingEvent(e: TrainingEventBody): string {
   return `${JSON.stringify({ v: TRAINING_EVENTS_VERSION, ...e })}\n`;
 }
-type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
 /** Parses one stdout line; throws naming the problem (not JSON, wrong version, bad field). */
 export function parseTrainingEvent(line: string): TrainingEvent {

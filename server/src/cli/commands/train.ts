@@ -5,7 +5,7 @@ import { preprocessedDatasetFolder, requireNnunetRoot, resolveRawDataset } from 
 import { ModelStore } from '../../models/model-store.js';
 import { modelStoreRoot } from '../../models/store-location.js';
 import { ensurePreprocessed, shrinkPlans } from '../../training/prepare.js';
-import { epochMetrics, epochsFromLog, formatTrainingEvent, type TrainingEvent, type ValidationSummary } from '../../training/events.js';
+import { epochMetrics, epochsFromLog, formatTrainingEvent, type TrainingEventBody, type ValidationSummary } from '../../training/events.js';
 import type { Summary } from '../../nnunet/evaluation/summary.js';
 import { train } from '../../training/trainer.js';
 import type { TfjsBackendName } from '../../engines/tfjs/backend.js';
@@ -42,8 +42,6 @@ interface Opts {
   validation: boolean;
   eventsJson?: boolean;
 }
-
-type EventBody = TrainingEvent extends infer E ? (E extends TrainingEvent ? Omit<E, 'v'> : never) : never;
 
 function validationSummary(s: Summary): ValidationSummary {
   const dice = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
@@ -83,7 +81,7 @@ export function register(program: Command): void {
     .option('--no-validation', 'skip the final validation through the predictor')
     .option('--events-json', 'write progress as versioned JSON lines on stdout (training/events.ts; used by the server\'s train jobs)')
     .action(async (o: Opts) => {
-      const emit = (e: EventBody) => {
+      const emit = (e: TrainingEventBody) => {
         if (o.eventsJson) process.stdout.write(formatTrainingEvent(e));
       };
       const ds = resolveRawDataset(o.dataset);
