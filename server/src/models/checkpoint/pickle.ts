@@ -5,7 +5,10 @@
  * A checkpoint is untrusted input (pickle normally executes arbitrary code on load).
  *
  * Implements the opcodes of protocols 0–5 that produce data (torch.save writes protocol 2); refuses
- * INST/OBJ/EXT*, out-of-band buffers and text PERSID.
+ * INST/OBJ/EXT*, out-of-band buffers and text PERSID. Where an opcode's meaning depends on the object it acts
+ * on, it follows CPython's `Lib/pickle.py` `_Unpickler` (load_build, load_appends, load_setitems…), not our
+ * own writer: e.g. BUILD on an OrderedDict sets instance attributes (torch's state_dict `_metadata`), never
+ * items, and APPEND on a tuple fails as it does in Python.
  */
 
 export type PyKey = string | number | bigint | boolean | null;
@@ -61,6 +64,19 @@ export class PyGlobal {
   get qualified(): string {
     return `${this.module}.${this.name}`;
   }
+}
+
+/**
+ * A `collections.OrderedDict`: items as a Map, plus the instance attributes that BUILD restores
+ * (`OrderedDict.__reduce__` pickles `vars(self)` as state; torch's state_dict carries `_metadata` there).
+ */
+export class UnpickledOrderedDict extends Map<PyKey, PyValue> {
+  readonly attributes = new Map<string, PyValue>();
+}
+
+/** Python tuples are immutable: frozen arrays, so APPEND/SETITEM on one fails as in CPython. */
+function tuple(items: PyValue[]): PyValue[] {
+  return Object.freeze(items) as PyValue[];
 }
 
 /** torch storage referenced by persistent id: bytes live in the zip entry `data/<key>`. */
@@ -126,6 +142,11 @@ function describe(v: PyValue): string {
   return typeof v;
 }
 
+function dictKey(k: PyValue): PyKey {
+  if (k === null || typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean') return k;
+  throw new PickleError(`unsupported dict key type ${describe(k)}`);
+}
+
 function rebuildTensor(args: PyValue[], what: string): TorchTensorRef {
   const [storage, offset, size, stride, requiresGrad] = args;
   if (!(storage instanceof TorchStorageRef)) throw new PickleError(`${what}: first argument is not a storage`);
@@ -165,6 +186,13 @@ function normalizeBig(v: bigint): number | bigint {
   return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 
+/** Bytes as code points 0–255 (chunked: a spread of a long line would overflow the call stack). */
+function latin1(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
+  return s;
+}
+
 /** IEEE 754 half → number. */
 export function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
@@ -202,8 +230,16 @@ const CONSTRUCTORS: Record<string, Ctor> = {
     return ctor(args);
   },
   'collections.OrderedDict': (a) => {
-    if (a.length === 0) return new Map();
-    throw new PickleError('OrderedDict with constructor arguments is not supported');
+    // OrderedDict() (protocol ≥ 2 then SETITEMS), or OrderedDict([(k, v), …]) as protocols 0/1 write it
+    const d = new UnpickledOrderedDict();
+    if (a.length === 0) return d;
+    const [pairs] = a;
+    if (a.length !== 1 || !Array.isArray(pairs)) throw new PickleError('OrderedDict: expected no arguments or one list of pairs');
+    for (const p of pairs) {
+      if (!Array.isArray(p) || p.length !== 2) throw new PickleError('OrderedDict: an item is not a (key, value) pair');
+      d.set(dictKey(p[0]!), p[1]!);
+    }
+    return d;
   },
   'builtins.set': (a) => new Set(Array.isArray(a[0]) ? a[0] : []),
   'builtins.frozenset': (a) => new Set(Array.isArray(a[0]) ? a[0] : []),
@@ -280,10 +316,22 @@ function setState(obj: PyValue, state: PyValue): void {
     return;
   }
   if (obj instanceof TorchTensorRef) return; // backward hooks / python state of a tensor: irrelevant
-  if (obj instanceof Map && state instanceof Map) {
-    for (const [k, v] of state) obj.set(k, v);
+  if (obj instanceof UnpickledOrderedDict) {
+    // CPython load_build without __setstate__: state is a dict for __dict__, or (state, slotstate);
+    // both become attributes (setattr), never dict items
+    let [dictState, slotState]: PyValue[] = [state, null];
+    if (Array.isArray(state) && state.length === 2) [dictState, slotState] = state;
+    for (const part of [dictState, slotState]) {
+      if (part === null) continue;
+      if (!(part instanceof Map)) throw new PickleError(`BUILD on OrderedDict: state is a ${describe(part)}, not a dict`);
+      for (const [k, v] of part) {
+        if (typeof k !== 'string') throw new PickleError('BUILD on OrderedDict: attribute name is not a string');
+        obj.attributes.set(k, v);
+      }
+    }
     return;
   }
+  // a plain dict, list, tuple or set has no __dict__: CPython's setattr fails there too
   throw new PickleError(`BUILD on ${describe(obj)} is not supported`);
 }
 
@@ -317,7 +365,7 @@ export function unpickle(bytes: Uint8Array): PyValue {
   const line = (): string => {
     const end = bytes.indexOf(0x0a, pos);
     if (end < 0) throw new PickleError('truncated pickle: missing newline');
-    const s = String.fromCharCode(...bytes.subarray(pos, end));
+    const s = latin1(bytes.subarray(pos, end)); // text opcodes: ASCII, or raw-unicode-escape (UNICODE)
     pos = end + 1;
     return s;
   };
@@ -356,19 +404,18 @@ export function unpickle(bytes: Uint8Array): PyValue {
     if (!Array.isArray(args)) throw new PickleError(`arguments of ${fn.qualified} are not a tuple`);
     return ctor(args);
   };
-  const dictKey = (k: PyValue): PyKey => {
-    if (k === null || typeof k === 'string' || typeof k === 'number' || typeof k === 'bigint' || typeof k === 'boolean') return k;
-    throw new PickleError(`unsupported dict key type ${describe(k)}`);
-  };
   const setItems = (d: PyValue, items: PyValue[]): void => {
     if (!(d instanceof Map)) throw new PickleError(`SETITEMS on ${describe(d)}`);
     if (items.length % 2) throw new PickleError('SETITEMS with an odd number of items');
     for (let i = 0; i < items.length; i += 2) d.set(dictKey(items[i]!), items[i + 1]!);
   };
   const appendAll = (l: PyValue, items: PyValue[]): void => {
-    if (Array.isArray(l)) l.push(...items);
-    else if (l instanceof Set) items.forEach((x) => l.add(x));
-    else throw new PickleError(`APPENDS on ${describe(l)}`);
+    if (!Array.isArray(l) || Object.isFrozen(l)) throw new PickleError(`APPEND on ${describe(l)}`);
+    for (const x of items) l.push(x);
+  };
+  const addAll = (s: PyValue, items: PyValue[]): void => {
+    if (!(s instanceof Set)) throw new PickleError(`ADDITEMS on ${describe(s)}`);
+    for (const x of items) s.add(x);
   };
 
   for (;;) {
@@ -462,11 +509,11 @@ export function unpickle(bytes: Uint8Array): PyValue {
         );
         break;
       }
-      case 0x54: // BINSTRING (py2 str, latin1)
-        stack.push(String.fromCharCode(...take(u32())));
+      case 0x54: // BINSTRING (py2 str): decoded with torch.load's default encoding="utf-8"
+        stack.push(utf8.decode(take(u32())));
         break;
       case 0x55: // SHORT_BINSTRING
-        stack.push(String.fromCharCode(...take(u8())));
+        stack.push(utf8.decode(take(u8())));
         break;
       case 0x42: // BINBYTES
         stack.push(take(u32()).slice());
@@ -481,26 +528,26 @@ export function unpickle(bytes: Uint8Array): PyValue {
         stack.push(take(u64()).slice());
         break;
       case 0x29: // EMPTY_TUPLE
-        stack.push([]);
+        stack.push(tuple([]));
         break;
       case 0x85: // TUPLE1
-        stack.push([pop()]);
+        stack.push(tuple([pop()]));
         break;
       case 0x86: {
         // TUPLE2
         const b = pop();
-        stack.push([pop(), b]);
+        stack.push(tuple([pop(), b]));
         break;
       }
       case 0x87: {
         // TUPLE3
         const c = pop();
         const b = pop();
-        stack.push([pop(), b, c]);
+        stack.push(tuple([pop(), b, c]));
         break;
       }
       case 0x74: // TUPLE
-        stack.push(popMark());
+        stack.push(tuple(popMark()));
         break;
       case 0x5d: // EMPTY_LIST
         stack.push([]);
@@ -549,7 +596,7 @@ export function unpickle(bytes: Uint8Array): PyValue {
       case 0x90: {
         // ADDITEMS
         const items = popMark();
-        appendAll(top(), items);
+        addAll(top(), items);
         break;
       }
       case 0x91: // FROZENSET
@@ -606,8 +653,9 @@ export function unpickle(bytes: Uint8Array): PyValue {
         break;
       }
       case 0x92: {
-        // NEWOBJ_EX
-        pop(); // kwargs
+        // NEWOBJ_EX: cls.__new__(cls, *args, **kwargs); no allow-listed class takes keyword arguments
+        const kwargs = pop();
+        if (!(kwargs instanceof Map) || kwargs.size > 0) throw new PickleError('NEWOBJ_EX with keyword arguments is refused');
         const args = pop();
         const cls = pop();
         stack.push(call(cls, args));

@@ -1,4 +1,4 @@
-import { PickleError, PyGlobal, unpickle, ALLOWED_GLOBALS, type PyValue } from '../../../../server/src/models/checkpoint/pickle.js';
+import { PickleError, PyGlobal, UnpickledOrderedDict, unpickle, ALLOWED_GLOBALS, type PyValue } from '../../../../server/src/models/checkpoint/pickle.js';
 import { Pickler, PyFloat, PyOrderedDict, PyTuple } from '../../../../server/src/models/checkpoint/pickler.js';
 
 const hex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
@@ -32,7 +32,7 @@ describe('pickle reader (data only)', () => {
 
   it('reads OrderedDict (STACK_GLOBAL) and sets (protocol 4)', () => {
     expect(unpickle(hex('80049529000000000000008c0b636f6c6c656374696f6e73948c0b4f726465726564446963749493942952948c016b944b01732e'))).toEqual(
-      new Map([['k', 1]]),
+      new UnpickledOrderedDict([['k', 1]]),
     );
     expect(unpickle(hex('80049509000000000000008f94284b014b02902e'))).toEqual(new Set([1, 2]));
   });
@@ -77,11 +77,38 @@ describe('pickle reader (data only)', () => {
     expect(back.get('ints')).toEqual([0, 255, 256, 65535, 65536, -1, -(2 ** 31), 2 ** 31, 2 ** 40, -(2 ** 40), 2n ** 80n]);
     expect(back.get('floats')).toEqual([1, 0.5, -1e-300, Infinity]);
     expect(back.get('tuple')).toEqual([1, 'a', null, true, false]);
-    expect(back.get('od')).toEqual(new Map([['x', 1]]));
+    expect(back.get('od')).toEqual(new UnpickledOrderedDict([['x', 1]]));
     expect(back.get('bytes')).toEqual(new Uint8Array([0, 1, 200, 255]));
     const sh = back.get('shared') as PyValue[];
     expect(sh[0]).toBe(sh[1]);
     expect(back.get('text')).toBe('ünïcode €');
     expect(new PyGlobal('a', 'b').qualified).toBe('a.b');
+  });
+
+  // od = OrderedDict([('w', 1), ('b', 2)]); od._metadata = OrderedDict([('', {'version': 1})]) — what a torch
+  // state_dict is: pickle.dumps(od, protocol=p) from CPython 3.11 restores `_metadata` through BUILD
+  const OD_WITH_ATTRIBUTES: Record<number, string> = {
+    0: '63636f6c6c656374696f6e730a4f726465726564446963740a70300a28745270310a56770a70320a49310a7356620a70330a49320a73286470340a565f6d657461646174610a70350a67300a28745270360a560a70370a286470380a5676657273696f6e0a70390a49310a737373622e',
+    2: '800263636f6c6c656374696f6e730a4f726465726564446963740a7100295271012858010000007771024b0158010000006271034b02757d710458090000005f6d657461646174617105680029527106580000000071077d7108580700000076657273696f6e71094b01737373622e',
+    4: '80049558000000000000008c0b636f6c6c656374696f6e73948c0b4f72646572656444696374949394295294288c0177944b018c0162944b02757d948c095f6d657461646174619468022952948c00947d948c0776657273696f6e944b01737373622e',
+  };
+  it.each([0, 2, 4])('BUILD on an OrderedDict sets attributes, never items (CPython protocol %i)', (p) => {
+    const od = unpickle(hex(OD_WITH_ATTRIBUTES[p]!));
+    expect(od).toBeInstanceOf(UnpickledOrderedDict);
+    const d = od as UnpickledOrderedDict;
+    expect([...d.keys()]).toEqual(['w', 'b']);
+    const meta = d.attributes.get('_metadata');
+    expect(meta).toBeInstanceOf(UnpickledOrderedDict);
+    expect((meta as UnpickledOrderedDict).get('')).toEqual(new Map([['version', 1]]));
+  });
+
+  it('fails where CPython fails: BUILD on a plain dict, APPEND to a tuple, ADDITEMS on a list, NEWOBJ_EX kwargs', () => {
+    expect(() => unpickle(hex('80027d7d622e'))).toThrow(/BUILD on dict/); // {} then BUILD {}
+    expect(() => unpickle(hex('8002294b01612e'))).toThrow(/APPEND on tuple/); // () then APPEND 1
+    expect(() => unpickle(hex('80045d28904b01902e'))).toThrow(/ADDITEMS on tuple\/list/); // [] MARK ADDITEMS
+    // OrderedDict.__new__(OrderedDict, *(), **{'x': 1})
+    expect(() => unpickle(hex('80048c0b636f6c6c656374696f6e73948c0b4f72646572656444696374949394297d8c01784b017392942e'))).toThrow(
+      /keyword arguments/,
+    );
   });
 });
