@@ -23,6 +23,8 @@ export async function convertCheckpointToOnnx(
   datasetJson: DatasetJsonLike,
 ): Promise<ConvertedCheckpoint> {
   const where = basename(pthPath);
+  // the plans first: an absurd plans file is refused before a byte of the checkpoint is parsed
+  const spec = networkSpecFromPlans(plans as PlansLike, configurationName, datasetJson);
   let checkpoint;
   try {
     checkpoint = readNnunetCheckpoint(new Uint8Array(readFileSync(pthPath)));
@@ -31,7 +33,6 @@ export async function convertCheckpointToOnnx(
   }
   if (checkpoint.configuration !== configurationName)
     throw new Error(`${where}: trained for configuration "${checkpoint.configuration}" but stored under "${configurationName}"`);
-  const spec = networkSpecFromPlans(plans as PlansLike, configurationName, datasetJson);
   let weights;
   try {
     weights = loadWeights(spec, checkpoint);

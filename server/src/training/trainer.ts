@@ -18,6 +18,7 @@ import { selectBackend, type BackendChoice, type TfjsBackendName } from '../engi
 import { initialWeights, TfjsUNet } from '../engines/tfjs/network.js';
 import { buildOnnxModel, type NetworkWeights } from '../engines/onnx/graph.js';
 import { writeNnunetCheckpoint } from '../models/checkpoint/writer.js';
+import { trainedModelFolderName } from '../models/results-folder.js';
 import { LabelManager } from '../nnunet/dataset/labels.js';
 import type { LabelValue } from '../nnunet/dataset/dataset-json.js';
 import type { Summary } from '../nnunet/evaluation/summary.js';
@@ -142,10 +143,6 @@ async function defaultLoaders(kind: 'train' | 'val', options: LoaderOptions): Pr
 
 function to3(v: number[]): number[] {
   return v.length === 3 ? v : [1, ...v];
-}
-
-export function trainedModelFolderName(trainer: string, plansName: string, configuration: string): string {
-  return `${trainer}__${plansName}__${configuration}`;
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {

@@ -23,7 +23,7 @@ import { CorrectionStore, correctionsRoot } from '../../api/corrections.js';
 import type { ModelStore } from '../../models/model-store.js';
 import { planCorrectionsDataset } from '../../training/corrections-dataset.js';
 import { parseTrainingEvent, TRAINING_STAGES, type EpochMetrics, type TrainingEvent, type TrainingStage } from '../../training/events.js';
-import { trainedModelFolderName } from '../../training/trainer.js';
+import { trainedModelFolderName } from '../../models/results-folder.js';
 import { hasTrainingState } from '../../training/training-state.js';
 import { workerScriptUrl } from '../../workers/pool.js';
 import { correctionsDatasetArgs, correctionsDatasetName, trainArgs, type TrainJobPaths } from './train-command.js';

@@ -156,11 +156,52 @@ export function openTorchArchive(bytes: Uint8Array): TorchArchive {
   };
 }
 
+/** A checkpoint's metadata: everything but the tensors (which are not read). */
+export type NnunetCheckpointInfo = Omit<NnunetCheckpoint, 'networkWeights'>;
+
+function checkpointRoot(archive: TorchArchive): Map<PyKey, PyValue> {
+  const root = archive.root;
+  if (!(root instanceof Map)) throw new Error('nnU-Net checkpoint: the pickled root is not a dict');
+  return root;
+}
+
+function checkpointInfo(root: Map<PyKey, PyValue>): NnunetCheckpointInfo {
+  // everything but the tensors is small: validate it as JSON-like data
+  const meta = new Map<PyKey, PyValue>([...root].filter(([k]) => k !== 'network_weights' && k !== 'optimizer_state'));
+  const json = pyToJson(meta) as Record<string, unknown>;
+  const r = CheckpointMetaSchema.safeParse(json);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`nnU-Net checkpoint metadata is invalid: ${issues}`);
+  }
+  const m = r.data;
+  return {
+    plans: m.init_args.plans,
+    configuration: m.init_args.configuration,
+    fold: m.init_args.fold,
+    datasetJson: m.init_args.dataset_json,
+    trainerName: m.trainer_name ?? null,
+    currentEpoch: m.current_epoch ?? null,
+    inferenceAllowedMirroringAxes: m.inference_allowed_mirroring_axes ?? null,
+    bestEma: m._best_ema ?? null,
+    initArgs: m.init_args as Record<string, unknown>,
+    logging: json.logging ?? null,
+  };
+}
+
+/**
+ * The metadata of an nnU-Net checkpoint (trainer, configuration, fold, plans, mirroring axes) from its pickle
+ * alone: no storage is decompressed. What nnUNetPredictor.initialize_from_trained_model_folder reads first.
+ */
+export function readNnunetCheckpointInfo(bytes: Uint8Array): NnunetCheckpointInfo {
+  return checkpointInfo(checkpointRoot(openTorchArchive(bytes)));
+}
+
 /** Parse an nnU-Net v2 checkpoint (.pth bytes). */
 export function readNnunetCheckpoint(bytes: Uint8Array): NnunetCheckpoint {
   const archive = openTorchArchive(bytes);
-  const root = archive.root;
-  if (!(root instanceof Map)) throw new Error('nnU-Net checkpoint: the pickled root is not a dict');
+  const root = checkpointRoot(archive);
+  const info = checkpointInfo(root);
   const sd = root.get('network_weights');
   if (!(sd instanceof Map)) throw new Error('nnU-Net checkpoint: "network_weights" is missing or not a dict');
 
@@ -177,27 +218,5 @@ export function readNnunetCheckpoint(bytes: Uint8Array): NnunetCheckpoint {
     }
     networkWeights.set(k, m);
   }
-
-  // everything but the tensors is small: validate it as JSON-like data
-  const meta = new Map<PyKey, PyValue>([...root].filter(([k]) => k !== 'network_weights' && k !== 'optimizer_state'));
-  const json = pyToJson(meta) as Record<string, unknown>;
-  const r = CheckpointMetaSchema.safeParse(json);
-  if (!r.success) {
-    const issues = r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Error(`nnU-Net checkpoint metadata is invalid: ${issues}`);
-  }
-  const m = r.data;
-  return {
-    networkWeights,
-    plans: m.init_args.plans,
-    configuration: m.init_args.configuration,
-    fold: m.init_args.fold,
-    datasetJson: m.init_args.dataset_json,
-    trainerName: m.trainer_name ?? null,
-    currentEpoch: m.current_epoch ?? null,
-    inferenceAllowedMirroringAxes: m.inference_allowed_mirroring_axes ?? null,
-    bestEma: m._best_ema ?? null,
-    initArgs: m.init_args as Record<string, unknown>,
-    logging: json.logging ?? null,
-  };
+  return { networkWeights, ...info };
 }

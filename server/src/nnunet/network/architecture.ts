@@ -14,19 +14,26 @@
  */
 import { z } from 'zod';
 
-const intOrList = z.union([z.number().int().positive(), z.array(z.number().int().positive())]);
-const sizeList = z.union([z.number().int().positive(), z.array(z.number().int().positive())]);
+/**
+ * Bounds far beyond anything nnU-Net plans (features ≤ 512, ≤ 8 stages, kernels ≤ 3, strides ≤ 2, ≤ 6 convs
+ * per stage in ResEnc XL): a plans file outside them is absurd and is refused before any weight is read.
+ */
+export const ARCH_LIMITS = { stages: 16, features: 4096, kernel: 15, stride: 16, convsPerStage: 64 } as const;
+
+const bounded = (max: number) => z.number().int().positive().max(max);
+const intOrList = (max: number) => z.union([bounded(max), z.array(bounded(max)).max(ARCH_LIMITS.stages)]);
+const sizeList = (max: number) => z.union([bounded(max), z.array(bounded(max)).min(1).max(3)]);
 
 export const ArchKwargsSchema = z
   .object({
-    n_stages: z.number().int().min(1),
-    features_per_stage: intOrList,
+    n_stages: z.number().int().min(1).max(ARCH_LIMITS.stages),
+    features_per_stage: intOrList(ARCH_LIMITS.features),
     conv_op: z.string(),
-    kernel_sizes: z.union([z.number().int().positive(), z.array(sizeList)]),
-    strides: z.union([z.number().int().positive(), z.array(sizeList)]),
-    n_conv_per_stage: intOrList.optional(),
-    n_blocks_per_stage: intOrList.optional(),
-    n_conv_per_stage_decoder: intOrList,
+    kernel_sizes: z.union([bounded(ARCH_LIMITS.kernel), z.array(sizeList(ARCH_LIMITS.kernel)).max(ARCH_LIMITS.stages)]),
+    strides: z.union([bounded(ARCH_LIMITS.stride), z.array(sizeList(ARCH_LIMITS.stride)).max(ARCH_LIMITS.stages)]),
+    n_conv_per_stage: intOrList(ARCH_LIMITS.convsPerStage).optional(),
+    n_blocks_per_stage: intOrList(ARCH_LIMITS.convsPerStage).optional(),
+    n_conv_per_stage_decoder: intOrList(ARCH_LIMITS.convsPerStage),
     conv_bias: z.boolean().default(false),
     norm_op: z.string().nullable().default(null),
     norm_op_kwargs: z.record(z.string(), z.unknown()).nullable().default(null),
@@ -37,7 +44,7 @@ export const ArchKwargsSchema = z
     nonlin_first: z.boolean().optional(),
     block: z.string().optional(),
     bottleneck_channels: z.unknown().optional(),
-    stem_channels: z.number().int().positive().nullable().optional(),
+    stem_channels: bounded(ARCH_LIMITS.features).nullable().optional(),
   })
   .loose();
 export type ArchKwargs = z.infer<typeof ArchKwargsSchema>;
@@ -64,12 +71,12 @@ export function parseArchitecture(raw: unknown, where = 'architecture'): Archite
 const LegacyConfigurationSchema = z
   .object({
     UNet_class_name: z.string(),
-    UNet_base_num_features: z.number().int().positive(),
-    unet_max_num_features: z.number().int().positive(),
-    conv_kernel_sizes: z.array(z.array(z.number().int().positive())),
-    pool_op_kernel_sizes: z.array(z.array(z.number().int().positive())),
-    n_conv_per_stage_encoder: z.array(z.number().int().positive()),
-    n_conv_per_stage_decoder: z.array(z.number().int().positive()),
+    UNet_base_num_features: bounded(ARCH_LIMITS.features),
+    unet_max_num_features: bounded(ARCH_LIMITS.features),
+    conv_kernel_sizes: z.array(z.array(bounded(ARCH_LIMITS.kernel)).min(2).max(3)).min(1).max(ARCH_LIMITS.stages),
+    pool_op_kernel_sizes: z.array(z.array(bounded(ARCH_LIMITS.stride)).min(2).max(3)).min(1).max(ARCH_LIMITS.stages),
+    n_conv_per_stage_encoder: z.array(bounded(ARCH_LIMITS.convsPerStage)).max(ARCH_LIMITS.stages),
+    n_conv_per_stage_decoder: z.array(bounded(ARCH_LIMITS.convsPerStage)).max(ARCH_LIMITS.stages),
   })
   .loose();
 

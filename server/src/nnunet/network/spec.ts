@@ -21,6 +21,9 @@
  */
 import { parseArchitecture, type Architecture } from './architecture.js';
 
+/** Most parameters a plans file may describe (8 GiB of float32). */
+export const MAX_PARAMETERS = 2e9;
+
 export type NetworkClass = 'PlainConvUNet' | 'ResidualEncoderUNet';
 
 export interface ConvSpec {
@@ -245,6 +248,9 @@ export function buildNetworkSpec(architecture: Architecture | unknown, inputChan
 
   const spec: NetworkSpec = { networkClass, dim, inputChannels, numOutputs, stem, encoder, decoder, params: [] };
   spec.params = listParams(spec);
+  // nnU-Net's largest presets (ResEnc XL) have ~0.5 G parameters; beyond 2 G the plans are absurd
+  const count = spec.params.reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  if (count > MAX_PARAMETERS) throw new Error(`the plans describe a network of ${count.toExponential(2)} parameters (at most ${MAX_PARAMETERS.toExponential(0)}): refusing absurd plans`);
   return spec;
 }
 
