@@ -133,7 +133,16 @@ export async function startStack(o: { serverReachesPacs?: boolean } = {}): Promi
     {
       store,
       config: { pacs: { url: orthanc.dicomWebUrl } },
-      mount: [(app) => mountViewer(app, { pacsUrl: orthanc.dicomWebUrl, token: TOKENS.annotator, serverReachesPacs: o.serverReachesPacs ?? false })],
+      mount: [
+        (app) =>
+          mountViewer(app, {
+            pacsUrl: orthanc.dicomWebUrl,
+            token: TOKENS.annotator,
+            serverReachesPacs: o.serverReachesPacs ?? false,
+            // the proxy takes the page's token from the cookie app-config.js sets
+            auth: { tokens: [{ token: TOKENS.annotator, subject: 'annotator-1', role: 'annotator' }], anonymousRole: null },
+          }),
+      ],
     },
   );
   const userDataDir = mkdtempSync(join(tmpdir(), 'nnseg-chromium-'));

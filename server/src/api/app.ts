@@ -17,7 +17,7 @@ import { CorrectionStore, correctionsRoot, mountCorrectionRoutes } from './corre
 import { CORRECTION_HEADER } from './corrections-schema.js';
 import { mountTrainingRoutes } from './training-routes.js';
 import type { TrainingJobs } from '../jobs/training/training-jobs.js';
-import { Authenticator, originAllowed, roleAllows, tokenFromRequest, type Principal } from './auth.js';
+import { Authenticator, hostAllowed, isLoopback, originAllowed, roleAllows, tokenFromRequest, type Principal, type ServerIdentity } from './auth.js';
 import { Hub, stderrLogger, type Logger } from './hub.js';
 import { ApiMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -74,11 +74,17 @@ export function createApp(deps: AppDeps): ApiServer {
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  // the listening socket says who we are (set once listening; requests arrive only after that)
+  let identity: ServerIdentity | undefined;
   app.use((req: Request, res: Response, next: NextFunction) => {
     metrics.httpRequests++;
+    if (!hostAllowed(req.headers.host, identity)) {
+      sendError(res, 403, 'FORBIDDEN', 'this server answers to localhost only (Host header refused)');
+      return;
+    }
     const origin = req.headers.origin;
     if (origin !== undefined) {
-      if (!originAllowed(origin, req.headers.host, config.origins)) {
+      if (!originAllowed(origin, config.origins, identity)) {
         sendError(res, 403, 'FORBIDDEN', `origin ${origin} is not allowed`);
         return;
       }
@@ -266,7 +272,11 @@ export function createApp(deps: AppDeps): ApiServer {
     if (path !== '/ws') return refuse(socket, 404, `no WebSocket endpoint at ${path.slice(0, 200)}`);
     if (hub.shuttingDown) return refuse(socket, 503, 'the server is shutting down');
     const origin = req.headers.origin;
-    if (!originAllowed(origin, req.headers.host, config.origins)) {
+    if (!hostAllowed(req.headers.host, identity)) {
+      log('ws.refused', { reason: 'host' });
+      return refuse(socket, 403, 'this server answers to localhost only (Host header refused)');
+    }
+    if (!originAllowed(origin, config.origins, identity)) {
       log('ws.refused', { reason: 'origin' });
       return refuse(socket, 403, `origin ${String(origin).slice(0, 200)} is not allowed`);
     }
@@ -293,6 +303,7 @@ export function createApp(deps: AppDeps): ApiServer {
       server.listen(port, host, () => {
         server.off('error', reject);
         const a = server.address() as AddressInfo;
+        identity = { port: a.port, loopbackOnly: isLoopback(a.address) };
         const h = a.family === 'IPv6' ? `[${a.address}]` : a.address;
         resolveListen(`http://${h}:${a.port}`);
       });

@@ -70,16 +70,41 @@ export function tokenFromRequest(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
+/** True for an address or name that only this machine reaches. */
+export function isLoopback(address: string): boolean {
+  return ['localhost', '::1', '[::1]'].includes(address) || /^127\.\d+\.\d+\.\d+$/.test(address) || address === '::ffff:127.0.0.1';
+}
+
 /**
- * Requests without an Origin (scripts, curl) are allowed; a browser origin must be in the allow-list, be
- * "*", or be this server's own origin (the viewer it serves).
+ * Who the server is, for the browser checks: the port it listens on and whether that is loopback only.
+ * Both come from the listening socket, never from the request (a request's Host is the client's word).
  */
-export function originAllowed(origin: string | undefined, host: string | undefined, allowList: readonly string[]): boolean {
+export interface ServerIdentity {
+  port: number;
+  loopbackOnly: boolean;
+}
+
+/**
+ * A browser origin is allowed when it is configured (`origins`, "*" for any), or, on a loopback-only server,
+ * when it is this server's own loopback origin (the viewer it serves at http://localhost:<port>). Never by
+ * comparing with the request's Host: under DNS rebinding an attacker's page has Origin == Host.
+ * Requests without an Origin (scripts, curl) are allowed here; the token decides.
+ */
+export function originAllowed(origin: string | undefined, allowList: readonly string[], self: ServerIdentity | undefined): boolean {
   if (origin === undefined) return true;
   if (allowList.includes('*') || allowList.includes(origin)) return true;
-  try {
-    return host !== undefined && new URL(origin).host === host;
-  } catch {
-    return false;
-  }
+  if (!self?.loopbackOnly) return false;
+  return LOOPBACK_NAMES.some((h) => origin === `http://${h}:${self.port}`);
+}
+
+/**
+ * On a loopback-only server the Host header must name this machine: a page on another site that rebinds
+ * its DNS name to 127.0.0.1 sends its own name as Host and is refused (the DNS-rebinding guard).
+ */
+export function hostAllowed(host: string | undefined, self: ServerIdentity | undefined): boolean {
+  if (!self?.loopbackOnly) return true;
+  if (host === undefined) return false;
+  return LOOPBACK_NAMES.some((h) => host === `${h}:${self.port}` || (self.port === 80 && host === h));
 }

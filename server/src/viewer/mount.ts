@@ -1,23 +1,27 @@
 /**
  * Serves the prebuilt OHIF viewer, our runtime-loaded extension/mode bundles and a generated
- * app-config.js on an express app, with a streaming `/dicom-web` reverse proxy to the PACS so that the
- * viewer, the nnseg API and DICOMweb share one origin (no CORS). Every response gets COOP/COEP: the
+ * app-config.js on an express app, with the `/dicom-web` reverse proxy to the PACS (./dicomweb-proxy.ts) so
+ * that the viewer, the nnseg API and DICOMweb share one origin (no CORS). Every response gets COOP/COEP: the
  * viewer uses SharedArrayBuffer, which needs a cross-origin isolated page.
  */
 import express from 'express';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { existsSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Authenticator, roleAllows, tokenFromRequest } from '../api/auth.js';
+import type { Role } from '../api/protocol.js';
+import type { TokenConfig } from '../config/server-config.js';
 import { DICOMWEB_PROXY_PATH, EXTENSION_BUNDLE_PATH, MODE_BUNDLE_PATH, renderAppConfig } from './app-config.js';
+import { dicomWebProxy, PROXY_TOKEN_COOKIE } from './dicomweb-proxy.js';
 
 export interface MountViewerOptions {
   /** base URL of the PACS DICOMweb service, e.g. http://127.0.0.1:8042/dicom-web */
   pacsUrl?: string;
   /** headers added to every proxied PACS request (e.g. Authorization for a PACS behind Basic auth) */
   pacsHeaders?: Record<string, string>;
+  /** who may use the PACS proxy: the API's tokens and anonymous role (default: nobody without a token) */
+  auth?: { tokens: TokenConfig[]; anonymousRole: Role | null };
   /** folder holding the unpacked OHIF `dist` (default `<repo>/.cache/ohif/dist`, see fetch-ohif.mjs) */
   viewerRoot?: string;
   /** WebSocket path/URL of the nnseg server written into app-config.js (default '/ws') */
@@ -65,10 +69,18 @@ export function mountViewer(app: Express, options: MountViewerOptions = {}): voi
     next();
   });
 
-  if (options.pacsUrl !== undefined) app.use(DICOMWEB_PROXY_PATH, dicomWebProxy(options.pacsUrl, options.pacsHeaders));
+  if (options.pacsUrl !== undefined) {
+    const auth = new Authenticator(options.auth?.tokens ?? [], options.auth?.anonymousRole ?? null);
+    // the viewer's image requests cannot carry a bearer header: its token comes as the cookie set below
+    const authenticate = (req: Request) => auth.authenticate(tokenFromRequest(req) ?? cookie(req, PROXY_TOKEN_COOKIE));
+    app.use(DICOMWEB_PROXY_PATH, dicomWebProxy(options.pacsUrl, options.pacsHeaders ?? {}, authenticate, roleAllows));
+  }
 
   app.get('/app-config.js', (_req, res) => {
     res.type('application/javascript').setHeader('Cache-Control', 'no-store');
+    // the page holds the viewer token anyway (app-config); the cookie hands it to the DICOMweb proxy only
+    if (options.token !== undefined && options.pacsUrl !== undefined)
+      res.cookie(PROXY_TOKEN_COOKIE, options.token, { httpOnly: true, sameSite: 'strict', path: DICOMWEB_PROXY_PATH });
     res.send(appConfig);
   });
   const sendBundle = (file: string) => (_req: Request, res: Response) => {
@@ -98,43 +110,17 @@ export function mountViewer(app: Express, options: MountViewerOptions = {}): voi
   });
 }
 
-/**
- * A streaming reverse proxy: request and response bodies are piped, never buffered (a series retrieve is
- * hundreds of MB). Mounted under DICOMWEB_PROXY_PATH, so `req.url` is the path below it.
- */
-export function dicomWebProxy(pacsUrl: string, extraHeaders: Record<string, string> = {}) {
-  const base = new URL(pacsUrl.endsWith('/') ? pacsUrl : `${pacsUrl}/`);
-  const transport = base.protocol === 'https:' ? https : http;
-  return (req: Request, res: Response): void => {
-    const target = new URL(req.url.replace(/^\/+/, ''), base);
-    const headers = { ...req.headers };
-    delete headers.host;
-    delete headers.connection;
-    delete headers.cookie;
-    const upstream = transport.request(
-      target,
-      { method: req.method, headers: { ...headers, ...extraHeaders, host: base.host } },
-      (up) => {
-        const out: Record<string, string | string[]> = {};
-        for (const [k, v] of Object.entries(up.headers)) {
-          if (v === undefined || k === 'connection' || k === 'transfer-encoding') continue;
-          out[k] = v;
-        }
-        res.writeHead(up.statusCode ?? 502, out);
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', (err) => {
-      if (res.headersSent) {
-        res.destroy(err);
-        return;
+/** One cookie's value from the Cookie header (no cookie-parser dependency for one name). */
+function cookie(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      try {
+        return decodeURIComponent(part.slice(eq + 1).trim());
+      } catch {
+        return undefined;
       }
-      res.status(502).json({ error: 'PACS_UNAVAILABLE', message: `DICOMweb proxy to ${base.origin}: ${err.message}` });
-    });
-    // The client went away: stop the upstream transfer too.
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    req.pipe(upstream);
-  };
+    }
+  }
+  return undefined;
 }

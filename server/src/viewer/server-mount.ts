@@ -10,7 +10,7 @@ import type { ServerConfig } from '../config/server-config.js';
 import { DEFAULT_VIEWER_ROOT, mountViewer } from './mount.js';
 
 export function viewerMounts(
-  config: Pick<ServerConfig, 'viewer' | 'pacs'>,
+  config: Pick<ServerConfig, 'viewer' | 'pacs' | 'tokens' | 'anonymousRole'>,
   env: NodeJS.ProcessEnv = process.env,
   log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
 ): ((app: Express) => void)[] {
@@ -25,6 +25,7 @@ export function viewerMounts(
       mountViewer(app, {
         viewerRoot,
         ...(config.pacs ? { pacsUrl: config.pacs.url, ...(config.pacs.headers ? { pacsHeaders: config.pacs.headers } : {}) } : {}),
+        auth: { tokens: config.tokens, anonymousRole: config.anonymousRole },
         // the page is public: only a low-privilege token belongs here (role viewer or annotator)
         ...(env.NNSEG_VIEWER_TOKEN ? { token: env.NNSEG_VIEWER_TOKEN } : {}),
       }),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Authenticator, originAllowed, roleAllows, tokenFromRequest } from '../../../server/src/api/auth.js';
+import { Authenticator, hostAllowed, isLoopback, originAllowed, roleAllows, tokenFromRequest } from '../../../server/src/api/auth.js';
 
 const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
 
@@ -48,13 +48,34 @@ describe('auth', () => {
     expect(tokenFromRequest(req({}))).toBeUndefined();
   });
 
-  it('allows no origin, listed origins, "*", and the server’s own origin', () => {
-    expect(originAllowed(undefined, 'h:1', [])).toBe(true);
-    expect(originAllowed('https://a.example', 'h:1', ['https://a.example'])).toBe(true);
-    expect(originAllowed('https://b.example', 'h:1', ['https://a.example'])).toBe(false);
-    expect(originAllowed('https://b.example', 'h:1', ['*'])).toBe(true);
-    expect(originAllowed('http://127.0.0.1:8000', '127.0.0.1:8000', [])).toBe(true);
-    expect(originAllowed('http://127.0.0.1:8001', '127.0.0.1:8000', [])).toBe(false);
-    expect(originAllowed('null', 'h:1', [])).toBe(false);
+  it('allows no origin, configured origins, "*", and on a loopback server its own loopback origins; never by Host', () => {
+    const loopback = { port: 8000, loopbackOnly: true };
+    const exposed = { port: 8000, loopbackOnly: false };
+    expect(originAllowed(undefined, [], exposed)).toBe(true);
+    expect(originAllowed('https://a.example', ['https://a.example'], exposed)).toBe(true);
+    expect(originAllowed('https://b.example', ['https://a.example'], exposed)).toBe(false);
+    expect(originAllowed('https://b.example', ['*'], exposed)).toBe(true);
+    for (const own of ['http://127.0.0.1:8000', 'http://localhost:8000', 'http://[::1]:8000']) {
+      expect(originAllowed(own, [], loopback)).toBe(true);
+      // bound to all interfaces, the server cannot know its public name: origins must be configured
+      expect(originAllowed(own, [], exposed)).toBe(false);
+    }
+    expect(originAllowed('http://127.0.0.1:8001', [], loopback)).toBe(false);
+    // DNS rebinding: the attacker's page has Origin == Host == its own name
+    expect(originAllowed('http://rebind.example:8000', [], loopback)).toBe(false);
+    expect(originAllowed('null', [], loopback)).toBe(false);
+  });
+
+  it('on a loopback server answers only to Host headers naming this machine (DNS-rebinding guard)', () => {
+    const loopback = { port: 8000, loopbackOnly: true };
+    expect(hostAllowed('127.0.0.1:8000', loopback)).toBe(true);
+    expect(hostAllowed('localhost:8000', loopback)).toBe(true);
+    expect(hostAllowed('[::1]:8000', loopback)).toBe(true);
+    expect(hostAllowed('rebind.example:8000', loopback)).toBe(false);
+    expect(hostAllowed('127.0.0.1:9000', loopback)).toBe(false);
+    expect(hostAllowed(undefined, loopback)).toBe(false);
+    expect(hostAllowed('anything.example', { port: 8000, loopbackOnly: false })).toBe(true);
+    expect(['127.0.0.1', '127.8.9.10', '::1', 'localhost'].map(isLoopback)).toEqual([true, true, true, true]);
+    expect(['0.0.0.0', '::', '10.0.0.1'].map(isLoopback)).toEqual([false, false, false]);
   });
 });
