@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'extension/build/**', 'modes/*/build/**', '.nnseg-work/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', '.cache/**', 'coverage/**', 'extension/build/**', 'modes/*/build/**', '.nnseg-work/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {
