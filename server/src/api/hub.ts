@@ -61,6 +61,8 @@ export interface Upload {
   submitted: boolean;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 export class Hub {
   readonly sessions = new Map<string, SessionRecord>();
   readonly uploads = new Map<string, Upload>();
@@ -80,16 +82,26 @@ export class Hub {
     return join(this.config.workDir, 'uploads');
   }
 
-  /** The session of an earlier welcome when it belongs to the same subject, else a new one. */
+  /**
+   * The session of an earlier welcome when it belongs to the same subject, else a new one. The session id is
+   * the client's secret (ownership is bound to it): an id this server does not hold (it restarted since) is
+   * taken over, so the client can follow its jobs from the journal; an id held by another subject never is.
+   */
   openSession(subject: string, requested?: string): SessionRecord {
     const old = requested ? this.sessions.get(requested) : undefined;
     if (old && old.subject === subject) {
       old.sockets++;
       return old;
     }
-    const s: SessionRecord = { sessionId: randomUUID(), subject, activeJobs: new Set(), uploads: new Set(), sockets: 1 };
+    const resumable = requested !== undefined && !old && UUID.test(requested) && this.journalSubject(requested) === subject;
+    const s: SessionRecord = { sessionId: resumable ? requested : randomUUID(), subject, activeJobs: new Set(), uploads: new Set(), sockets: 1 };
     this.sessions.set(s.sessionId, s);
     return s;
+  }
+
+  /** The subject of the jobs the queue records under a session id (after a restart), if any. */
+  private journalSubject(sessionId: string): string | undefined {
+    return this.queue.list().find((j) => j.sessionId === sessionId)?.owner;
   }
 
   closeSession(s: SessionRecord): void {
@@ -99,6 +111,32 @@ export class Hub {
 
   private pruneSession(s: SessionRecord): void {
     if (s.sockets <= 0 && s.activeJobs.size === 0 && s.uploads.size === 0) this.sessions.delete(s.sessionId);
+  }
+
+  /**
+   * Why a new upload of `bytes` for `subject` may not start now, or undefined: limits per token subject (a
+   * shared token is one subject however many sockets it opens) and for the whole server, checked before any
+   * byte is received.
+   */
+  uploadRefusal(subject: string, bytes: number): string | undefined {
+    const l = this.config.limits;
+    const open = [...this.uploads.values()].filter((u) => !u.submitted);
+    const mine = open.filter((u) => u.subject === subject).length;
+    if (mine >= l.maxUploadsPerSubject) return `"${subject}" already has ${mine} unfinished uploads (limit ${l.maxUploadsPerSubject} per token)`;
+    if (open.length >= l.maxUploads) return `the server already receives ${open.length} uploads (limit ${l.maxUploads}); try again later`;
+    const inFlight = open.reduce((n, u) => n + u.spool.totalBytes, 0);
+    if (inFlight + bytes > l.maxUploadBytes) return `the server's upload space is taken (${inFlight} of ${l.maxUploadBytes} bytes); try again later`;
+    return undefined;
+  }
+
+  /** Why a new segment job for `subject` may not be queued now (queued + running, per subject and in all), or undefined. */
+  jobRefusal(subject: string): string | undefined {
+    const l = this.config.limits;
+    const live = this.queue.list().filter((j) => j.state === 'queued' || j.state === 'running');
+    const mine = live.filter((j) => j.owner === subject).length;
+    if (mine >= l.maxJobsPerSubject) return `"${subject}" already has ${mine} queued or running jobs (limit ${l.maxJobsPerSubject} per token)`;
+    if (live.length >= l.maxJobs) return `the server already has ${live.length} queued or running jobs (limit ${l.maxJobs}); try again later`;
+    return undefined;
   }
 
   startUpload(session: SessionRecord, requestId: string, manifest: InstanceManifestEntry[], options: SegmentOptions, partials: boolean, sink: JobSink): Upload {
@@ -158,6 +196,8 @@ export class Hub {
     partials: boolean,
     sink: JobSink | undefined,
   ): string {
+    const refusal = this.jobRefusal(session.subject);
+    if (refusal) throw Object.assign(new Error(refusal), { code: 'LIMIT_EXCEEDED' });
     const meta: JobMeta = {
       subject: session.subject,
       sessionId: session.sessionId,
@@ -181,8 +221,8 @@ export class Hub {
   }
 
   /** Routes an event of a job not submitted through this hub (e.g. after a restart) to `sink`. */
-  adopt(jobId: string, subject: string, sink: JobSink): boolean {
-    const meta: JobMeta = { jobId, subject, sessionId: '', partials: false, sinks: new Set([sink]), submittedAt: Date.now() };
+  adopt(jobId: string, owner: { subject: string; sessionId: string }, sink: JobSink): boolean {
+    const meta: JobMeta = { jobId, ...owner, partials: false, sinks: new Set([sink]), submittedAt: Date.now() };
     const ok = this.queue.subscribe(jobId, (e) => this.route(meta, e));
     if (ok) this.jobs.set(jobId, meta);
     return ok;

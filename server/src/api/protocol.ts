@@ -6,6 +6,7 @@
  *
  * This file has no Node-only imports: the viewer's browser client bundles it.
  */
+import { MAX_FOLDS, MIN_STEP } from '../jobs/schemas.js';
 import { z } from 'zod';
 import { TrainingJobSummarySchema, TrainRequestSchema } from '../jobs/training/train-request.js';
 import { EpochMetricsSchema } from '../training/events.js';
@@ -102,9 +103,16 @@ export const DicomWebSeriesSchema = z.strictObject({
 export const SegmentOptionsSchema = z.strictObject({
   model: z.string().min(1).max(128),
   configuration: z.string().min(1).max(64).optional(),
-  folds: z.array(z.string().regex(/^([0-9]+|all)$/)).min(1).max(32).optional(),
+  /** fold names, each once (the job layer takes at most MAX_FOLDS) */
+  folds: z
+    .array(z.string().regex(/^([0-9]{1,2}|all)$/))
+    .min(1)
+    .max(MAX_FOLDS)
+    .refine((f) => new Set(f).size === f.length, 'folds must not repeat')
+    .optional(),
   tta: z.boolean().optional(),
-  step: z.number().gt(0).lte(1).optional(),
+  /** sliding-window step as a fraction of the patch; below MIN_STEP the tile count explodes for no gain */
+  step: z.number().gte(MIN_STEP).lte(1).optional(),
   segType: z.enum(['binary', 'fractional', 'labelmap']).optional(),
   /** ask for `partial` label slabs while the job runs (default false) */
   partials: z.boolean().optional(),
@@ -434,8 +442,9 @@ export function parseClientMessage(text: string): { ok: true; message: ClientMes
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (e) {
-    return { ok: false, code: 'BAD_MESSAGE', message: `message is not valid JSON (${(e as Error).message})` };
+  } catch {
+    // JSON.parse's message quotes the input: never echo what the client sent
+    return { ok: false, code: 'BAD_MESSAGE', message: 'message is not valid JSON' };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, code: 'BAD_MESSAGE', message: 'message must be a JSON object' };
   const type = (value as { type?: unknown }).type;
@@ -443,6 +452,17 @@ export function parseClientMessage(text: string): { ok: true; message: ClientMes
   if (!(CLIENT_MESSAGE_TYPES as readonly string[]).includes(type))
     return { ok: false, code: 'UNKNOWN_TYPE', message: `unknown message type "${type.slice(0, 64)}"` };
   const r = ClientMessageSchema.safeParse(value);
-  if (!r.success) return { ok: false, code: 'BAD_MESSAGE', message: `${type}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}` };
+  if (!r.success) return { ok: false, code: 'BAD_MESSAGE', message: `${type}: ${describeIssues(r.error.issues)}` };
   return { ok: true, message: r.data };
+}
+
+/** Most characters of an error reply's message: a schema error over a huge array stays small. */
+export const MAX_ERROR_MESSAGE_CHARS = 1024;
+
+/** The first few schema issues (paths and zod's own words, never the client's values), bounded. */
+export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  const shown = issues.slice(0, 5).map((i) => `${i.path.slice(0, 8).map(String).join('.').slice(0, 120) || '(root)'}: ${i.message.slice(0, 160)}`);
+  const more = issues.length > shown.length ? `; and ${issues.length - shown.length} more` : '';
+  const text = `${shown.join('; ')}${more}`;
+  return text.length > MAX_ERROR_MESSAGE_CHARS ? `${text.slice(0, MAX_ERROR_MESSAGE_CHARS - 1)}…` : text;
 }

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import type { Express } from 'express';
-import type { ServerConfig } from '../config/server-config.js';
+import { jobLimits, type ServerConfig } from '../config/server-config.js';
 import { DicomWebClient } from '../dicom/dicomweb/client.js';
 import * as jobs from '../jobs/index.js';
 import type { JobQueue } from '../jobs/types.js';
@@ -38,6 +38,7 @@ export async function startServer(config: ServerConfig, o: { log?: Logger; mount
     maxJobsPerSession: config.limits.maxJobsPerSession,
     spoolRoot: join(config.workDir, 'spool'),
     retainSeries: config.retainSeriesIn !== undefined,
+    jobLimits: jobLimits(config.limits),
     ...(fetchSeries ? { fetchSeries } : {}),
     log: (line: string) => log('queue', { message: line }),
   };

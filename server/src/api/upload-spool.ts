@@ -24,6 +24,11 @@ export class UploadError extends Error {
 
 /** Bytes of an instance's head kept for the non-image check (meta group fits easily). */
 const HEAD_BYTES = 2048;
+/**
+ * Files one upload keeps open: a client may interleave chunks of all its instances, but the server holds only
+ * this many descriptors and reopens an instance's file when its next chunk comes (hashes stay in memory).
+ */
+export const MAX_OPEN_FILES_PER_UPLOAD = 4;
 
 interface InstanceState {
   size: number;
@@ -52,6 +57,8 @@ export class UploadSpool {
   readonly totalBytes: number;
   private readonly instances: InstanceState[];
   private chain: Promise<unknown> = Promise.resolve();
+  /** instances with an open file, least recently written first */
+  private readonly openFiles: number[] = [];
   private pending = 0;
   private totalReceived = 0;
   private closed = false;
@@ -138,15 +145,20 @@ export class UploadSpool {
     if (this.closed) throw new UploadError('UNKNOWN_UPLOAD', `upload ${this.uploadId} was closed`);
     const s = this.instances[index];
     if (offset !== s.received) throw new UploadError('CHUNK_OUT_OF_ORDER', `instance ${index}: chunk at offset ${offset}, stored ${s.received}`, index);
-    s.file ??= await open(this.instancePath(index), offset === 0 ? 'w' : 'r+');
+    if (!s.file) {
+      if (this.openFiles.length >= MAX_OPEN_FILES_PER_UPLOAD) await this.closeFile(this.openFiles[0]!);
+      s.file = await open(this.instancePath(index), offset === 0 ? 'w' : 'r+');
+      this.openFiles.push(index);
+    } else {
+      this.openFiles.push(...this.openFiles.splice(this.openFiles.indexOf(index), 1));
+    }
     await s.file.write(bytes, 0, bytes.byteLength, offset);
     s.hash.update(bytes);
     if (offset < s.head.length) s.head.set(bytes.subarray(0, s.head.length - offset), offset);
     s.received += bytes.byteLength;
     this.totalReceived += bytes.byteLength;
     if (s.received === s.size) {
-      await s.file.close();
-      s.file = undefined;
+      await this.closeFile(index);
       const digest = s.hash.digest('hex');
       if (digest !== s.sha256) {
         this.resetInstance(index);
@@ -157,6 +169,20 @@ export class UploadSpool {
       s.complete = true;
     }
     return { index, received: s.received, complete: s.complete, totalReceived: this.totalReceived, done: this.isComplete };
+  }
+
+  private async closeFile(index: number): Promise<void> {
+    const s = this.instances[index]!;
+    const i = this.openFiles.indexOf(index);
+    if (i >= 0) this.openFiles.splice(i, 1);
+    const f = s.file;
+    s.file = undefined;
+    await f?.close();
+  }
+
+  /** Descriptors this upload holds now (at most MAX_OPEN_FILES_PER_UPLOAD). */
+  get openFileCount(): number {
+    return this.openFiles.length;
   }
 
   private resetInstance(index: number): void {
@@ -172,10 +198,7 @@ export class UploadSpool {
   async close(keep = false): Promise<void> {
     this.closed = true;
     await this.chain.catch(() => {});
-    for (const s of this.instances) {
-      await s.file?.close().catch(() => {});
-      s.file = undefined;
-    }
+    for (const i of [...this.openFiles]) await this.closeFile(i).catch(() => {});
     if (!keep) rmSync(this.folder, { recursive: true, force: true });
   }
 }

@@ -94,14 +94,26 @@ export class WsSession implements JobSink {
     this.idle.unref();
   }
 
+  /**
+   * Backpressure for every send: a client that does not read makes the socket's send buffer grow; past
+   * `maxSendBacklogBytes` the socket is closed instead of buffering without bound.
+   */
+  private writable(): boolean {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return false;
+    if (this.ws.bufferedAmount <= this.limits.maxSendBacklogBytes) return true;
+    this.deps.hub.log('session.slow_consumer', { socketId: this.socketId, bufferedBytes: this.ws.bufferedAmount });
+    this.closed = true;
+    this.ws.terminate();
+    return false;
+  }
+
   send(message: ServerMessage): void {
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(JSON.stringify(message));
+    if (this.writable()) this.ws.send(JSON.stringify(message));
   }
 
   private sendBinary(payload: Uint8Array): number {
     const id = this.frameId++;
-    if (!this.closed && this.ws.readyState === this.ws.OPEN) this.ws.send(encodeServerFrame(id, payload), { binary: true });
+    if (this.writable()) this.ws.send(encodeServerFrame(id, payload), { binary: true });
     return id;
   }
 
@@ -298,6 +310,11 @@ export class WsSession implements JobSink {
       this.fail('LIMIT_EXCEEDED', `this session already has ${busy} unfinished uploads/jobs (limit ${this.limits.maxJobsPerSession})`, rid);
       return;
     }
+    const jobRefusal = hub.jobRefusal(session.subject);
+    if (jobRefusal) {
+      this.fail('LIMIT_EXCEEDED', jobRefusal, rid);
+      return;
+    }
     const { partials = false, ...rest } = m.options;
     const options = rest;
     if (m.series.kind === 'dicomweb') {
@@ -318,6 +335,11 @@ export class WsSession implements JobSink {
       this.fail('LIMIT_EXCEEDED', `the series has ${total} bytes; the limit is ${this.limits.maxSeriesBytes}`, rid);
       return;
     }
+    const uploadRefusal = hub.uploadRefusal(session.subject, total);
+    if (uploadRefusal) {
+      this.fail('LIMIT_EXCEEDED', uploadRefusal, rid);
+      return;
+    }
     const upload = hub.startUpload(session, m.requestId, instances, options, partials, this);
     this.send({ type: 'uploadStatus', requestId: m.requestId, uploadId: upload.spool.uploadId, window: this.limits.uploadWindowBytes, instances: upload.spool.status() });
   }
@@ -333,9 +355,21 @@ export class WsSession implements JobSink {
     }
   }
 
+  /**
+   * The one ownership rule: uploads and jobs belong to the session that started them (subject and the session
+   * id handed out in welcome, which only that client knows), so browsers sharing one viewer token never see each
+   * other's work. Admins see everything.
+   */
+  private owns(owner: { subject?: string; sessionId?: string }): boolean {
+    const p = this.principal;
+    if (!p || !this.session) return false;
+    if (p.role === 'admin') return true;
+    return owner.subject === p.subject && owner.sessionId === this.session.sessionId;
+  }
+
   private ownUpload(uploadId: string): Upload | undefined {
     const u = this.deps.hub.uploads.get(uploadId);
-    return u && u.subject === this.principal?.subject && !u.submitted ? u : undefined;
+    return u && !u.submitted && this.owns(u) ? u : undefined;
   }
 
   private onChunk(frame: Buffer): void {
@@ -444,8 +478,8 @@ export class WsSession implements JobSink {
     }
     const meta = hub.jobs.get(jobId!);
     const record = hub.queue.get(jobId!);
-    const owner = meta?.subject ?? record?.owner;
-    if ((!meta && !record) || (owner !== this.principal!.subject && this.principal!.role !== 'admin')) {
+    const owner = meta ?? (record ? { subject: record.owner, sessionId: record.sessionId } : undefined);
+    if (!owner || !this.owns(owner)) {
       this.fail('UNKNOWN_JOB', `no job ${jobId} for this token`, { jobId });
       return;
     }
@@ -457,7 +491,7 @@ export class WsSession implements JobSink {
     const { hub } = this.deps;
     const meta = hub.jobs.get(jobId);
     if (meta) {
-      if (meta.subject !== this.principal!.subject && this.principal!.role !== 'admin') {
+      if (!this.owns(meta)) {
         this.fail('UNKNOWN_JOB', `no job ${jobId} for this token`, { jobId });
         return;
       }
@@ -467,7 +501,7 @@ export class WsSession implements JobSink {
       return;
     }
     const record = hub.queue.get(jobId);
-    if (!record || (record.owner !== this.principal!.subject && this.principal!.role !== 'admin')) {
+    if (!record || !this.owns({ subject: record.owner, sessionId: record.sessionId })) {
       this.fail('UNKNOWN_JOB', `no job ${jobId} for this token`, { jobId });
       return;
     }
@@ -484,7 +518,7 @@ export class WsSession implements JobSink {
       this.fail('UNKNOWN_JOB', `job ${jobId} succeeded (result series ${record.resultSeriesInstanceUID ?? '?'}) but its result is no longer held by this server`, { jobId });
       return;
     }
-    if (!hub.adopt(jobId, this.principal!.subject, this)) this.fail('UNKNOWN_JOB', `job ${jobId} can no longer be followed`, { jobId });
+    if (!hub.adopt(jobId, { subject: record.owner ?? this.principal!.subject, sessionId: record.sessionId }, this)) this.fail('UNKNOWN_JOB', `job ${jobId} can no longer be followed`, { jobId });
     else this.replayState(jobId);
   }
 

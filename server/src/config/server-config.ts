@@ -2,6 +2,7 @@
  * Server configuration (`nnseg.config.json`, versioned) with environment overrides. Pure: reading the
  * file is `loadServerConfig`; `resolveServerConfig` merges a parsed object with env and applies defaults.
  */
+import type { JobLimits } from '../jobs/types.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -35,6 +36,22 @@ export const LimitsConfigSchema = z.strictObject({
   uploadResumeSeconds: z.number().positive().default(600),
   /** largest model zip accepted by POST /api/models/import */
   maxImportBytes: z.number().int().positive().default(4 * 1024 ** 3),
+  // --- server-side only (not sent in welcome): what one user, and everyone together, may hold at once ---
+  /** unfinished uploads per token subject, and on the whole server */
+  maxUploadsPerSubject: z.number().int().positive().default(8),
+  maxUploads: z.number().int().positive().default(64),
+  /** bytes of unfinished uploads on the whole server (spool disk) */
+  maxUploadBytes: z.number().int().positive().default(16 * 1024 ** 3),
+  /** queued + running segment jobs per token subject, and on the whole server */
+  maxJobsPerSubject: z.number().int().positive().default(16),
+  maxJobs: z.number().int().positive().default(256),
+  /** a socket whose unsent output exceeds this is closed (a client that does not read) */
+  maxSendBacklogBytes: z.number().int().min(1 << 20).default(64 << 20),
+  /** one job's work, checked before prediction starts: network calls (tiles × mirrors × folds) … */
+  maxNetworkCallsPerJob: z.number().int().positive().default(100_000),
+  /** … voxels of the image on the model's grid, and decoded pixel bytes of the series */
+  maxJobVoxels: z.number().int().positive().default(2 ** 30),
+  maxDecodedSeriesBytes: z.number().int().positive().default(8 * 1024 ** 3),
 });
 
 export const ServerConfigSchema = z.strictObject({
@@ -77,10 +94,23 @@ export interface ServerConfig extends Omit<z.output<typeof ServerConfigSchema>, 
 
 export type LimitsConfig = z.output<typeof LimitsConfigSchema>;
 
+/** What one segment job may cost (checked by the job runner before prediction). */
+export function jobLimits(l: LimitsConfig): JobLimits {
+  return { maxNetworkCalls: l.maxNetworkCallsPerJob, maxVoxels: l.maxJobVoxels, maxDecodedBytes: l.maxDecodedSeriesBytes };
+}
+
 /** The limits a client is told about in `welcome`. */
 export function clientLimits(l: LimitsConfig): Limits {
-  const { maxImportBytes: _ignored, ...rest } = l;
-  return rest;
+  return {
+    maxMessageBytes: l.maxMessageBytes,
+    maxChunkBytes: l.maxChunkBytes,
+    maxSeriesBytes: l.maxSeriesBytes,
+    maxInstances: l.maxInstances,
+    maxJobsPerSession: l.maxJobsPerSession,
+    uploadWindowBytes: l.uploadWindowBytes,
+    idleTimeoutSeconds: l.idleTimeoutSeconds,
+    uploadResumeSeconds: l.uploadResumeSeconds,
+  };
 }
 
 /**
@@ -128,6 +158,9 @@ export function resolveServerConfig(raw: unknown, env: NodeJS.ProcessEnv = proce
   if (env.NNSEG_REDIS_URL) c.queue = { ...c.queue, redisUrl: env.NNSEG_REDIS_URL };
   if (env.NNSEG_PACS_URL) c.pacs = { ...(c.pacs ?? {}), url: env.NNSEG_PACS_URL };
   const store = c.store !== undefined ? resolve(c.store) : modelStoreRoot(undefined, env);
+  // an empty value would resolve to the current directory: the server would spool patient data there
+  for (const [what, v] of [['NNSEG_WORK_DIR', env.NNSEG_WORK_DIR], ['workDir', c.workDir]] as const)
+    if (v !== undefined && v.trim() === '') throw new Error(`${what} is empty: give a folder for uploads and imports, or leave it unset (default ${join(tmpdir(), 'nnseg-server')})`);
   const workDir = resolve(env.NNSEG_WORK_DIR ?? c.workDir ?? join(tmpdir(), 'nnseg-server'));
   const datasetsRoot = c.training.datasetsRoot ?? env.nnUNet_raw;
   if (datasetsRoot !== undefined) c.training = { ...c.training, datasetsRoot: resolve(datasetsRoot) };

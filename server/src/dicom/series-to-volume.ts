@@ -5,7 +5,7 @@
 import type { Naturalized } from 'dcmjs';
 import type { Vec3, Volume } from '../imaging/volume.js';
 import { describeInstance, readPart10, type Part10 } from './part10.js';
-import { decodeFrames, pixelFormat, type StoredFrame } from './pixels.js';
+import { decodeFrames, pixelFormat, type PixelFormat, type StoredFrame } from './pixels.js';
 import { nonImageSopClassName } from './sop-classes.js';
 import { codecFor } from './transfer-syntax.js';
 import { resampleStack, sameOrientation, stackGeometry, type StackProblem } from './geometry.js';
@@ -38,6 +38,28 @@ export interface SeriesVolume {
 export interface SeriesOptions {
   /** what to do when the slices do not form a regular grid: throw (default) or resample linearly along the normal */
   irregular?: 'error' | 'resample';
+  /**
+   * Refuse before decoding when the stored pixels plus the float32 volume would take more bytes than this:
+   * a few hundred KB of RLE can claim a 16384² image (computed from Rows × Columns × frames, never by decoding).
+   */
+  maxDecodedBytes?: number;
+}
+
+/** The series is readable but larger than the caller allows (SeriesOptions.maxDecodedBytes). */
+export class SeriesTooLargeError extends Error {
+  override name = 'SeriesTooLargeError';
+}
+
+/** Bytes decoding `parts` needs: each frame as stored (BitsAllocated) plus the float32 volume. */
+export function decodedBytes(formats: readonly PixelFormat[]): number {
+  let stored = 0;
+  let voxels = 0;
+  for (const f of formats) {
+    const n = f.rows * f.columns * f.frames;
+    stored += n * (f.bitsAllocated / 8);
+    voxels += n;
+  }
+  return stored + voxels * 4;
 }
 
 interface FrameInfo {
@@ -134,6 +156,11 @@ export async function seriesToVolume(files: readonly (Uint8Array | ArrayBuffer)[
   const frameOfReferenceUID = consistent(parts, 'FrameOfReferenceUID', 'FrameOfReferenceUID');
   const studyInstanceUID = String(parts[0].dataset.StudyInstanceUID ?? '');
   const formats = parts.map(pixelFormat);
+  if (options.maxDecodedBytes !== undefined) {
+    const need = decodedBytes(formats);
+    if (need > options.maxDecodedBytes)
+      throw new SeriesTooLargeError(`the series decodes to ${need} bytes (${formats.length} instances of ${formats[0]!.rows}×${formats[0]!.columns} pixels); the limit is ${options.maxDecodedBytes}`);
+  }
   for (let i = 1; i < parts.length; i++)
     if (formats[i].rows !== formats[0].rows || formats[i].columns !== formats[0].columns)
       throw new Error(`mixed series: ${describeInstance(parts[i])} is ${formats[i].rows}×${formats[i].columns} (Rows×Columns) but ${describeInstance(parts[0])} is ${formats[0].rows}×${formats[0].columns}`);

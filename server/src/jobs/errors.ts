@@ -23,3 +23,14 @@ export function toJobError(e: unknown, fallback: JobErrorCode = 'INTERNAL'): Job
   if (e instanceof JobError) return e;
   return new JobError(fallback, e instanceof Error ? e.message : String(e), { cause: e });
 }
+
+/**
+ * An error message as it may go to the operator's log: DICOM UIDs (they identify a patient's study) and
+ * quoted values are masked. The client still gets the full message: it names the client's own data.
+ */
+export function loggableMessage(message: string): string {
+  return message
+    .replace(/\b\d+(?:\.\d+){3,}\b/g, '<uid>')
+    .replace(/"[^"]{0,200}"/g, '"…"')
+    .slice(0, 500);
+}

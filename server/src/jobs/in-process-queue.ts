@@ -23,7 +23,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { JobError, toJobError } from './errors.js';
+import { JobError, toJobError, loggableMessage } from './errors.js';
 import { createInferenceThreads, type InferenceThreads, type JobExecutor } from './inference-proxy.js';
 import { JobJournal } from './job-journal.js';
 import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
@@ -183,6 +183,10 @@ export class InProcessQueue implements JobQueue {
     return [...this.jobs.values()].map((j) => ({ ...j.record }));
   }
 
+  liveSeriesFolders(): string[] {
+    return [...this.jobs.values()].filter((j) => !ENDED.has(j.record.state) && j.request.series.kind === 'folder').map((j) => (j.request.series as { path: string }).path);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -333,7 +337,7 @@ export class InProcessQueue implements JobQueue {
     } catch (e) {
       if (!ENDED.has(job.record.state)) {
         const err = toJobError(e);
-        this.log(`job ${jobId}: ${err.code}: ${err.message}`);
+        this.log(`job ${jobId}: ${err.code}: ${loggableMessage(err.message)}`);
         this.end(job, 'failed', { type: 'error', jobId, code: err.code, message: err.message }, { code: err.code, message: err.message });
       }
     } finally {

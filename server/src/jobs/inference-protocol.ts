@@ -30,6 +30,7 @@ export const InferenceThreadConfigSchema = z.object({
   loadOptions: z.object({ device: z.enum(['cpu', 'cuda', 'auto']).optional(), intraOpThreads: z.number().int().positive().optional() }).optional(),
   spoolRoot: z.string().optional(),
   retainSeries: z.boolean().optional(),
+  jobLimits: z.object({ maxNetworkCalls: z.number().positive(), maxVoxels: z.number().positive(), maxDecodedBytes: z.number().positive() }).optional(),
   /** the main thread can fetch DICOMweb series for the thread */
   canFetch: z.boolean(),
   /**

@@ -110,6 +110,7 @@ export class InferenceThreads {
       loadOptions: options.loadOptions,
       spoolRoot: options.spoolRoot,
       retainSeries: options.retainSeries,
+      jobLimits: options.jobLimits,
       canFetch: !!options.fetchSeries,
       busy: new SharedArrayBuffer(4), // replaced per thread in spawn()
     };

@@ -63,7 +63,7 @@ export function serveInferenceThread(port: MessagePort, config: InferenceThreadC
     try {
       const result = await runSegmentJob(
         request,
-        { registry, fetchSeries, spoolRoot: config.spoolRoot, retainSeries: config.retainSeries, loadOptions: config.loadOptions },
+        { registry, fetchSeries, spoolRoot: config.spoolRoot, retainSeries: config.retainSeries, loadOptions: config.loadOptions, jobLimits: config.jobLimits },
         {
           signal,
           onProgress: (progress) => {

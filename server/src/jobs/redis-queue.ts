@@ -28,7 +28,7 @@ import { Queue, QueueEvents, UnrecoverableError, Worker, type Job as BullJob, ty
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { ModelRegistry } from '../models/model-registry.js';
-import { isAbortError, JobError, toJobError } from './errors.js';
+import { isAbortError, JobError, toJobError, loggableMessage } from './errors.js';
 import { createInferenceThreads, type JobExecutor } from './inference-proxy.js';
 import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
 import { JobErrorCodeSchema, JobProgressSchema, parseSegmentRequest, SegmentRequestSchema, SegmentStatisticsSchema } from './schemas.js';
@@ -451,7 +451,7 @@ export async function startRedisWorker(options: RedisWorkerOptions): Promise<Red
     } catch (e) {
       if (isAbortError(e, abort)) throw new UnrecoverableError(JSON.stringify({ code: 'INTERNAL', message: 'cancelled' }));
       const err = toJobError(e);
-      log(`job ${job.id}: ${err.code}: ${err.message}`);
+      log(`job ${job.id}: ${err.code}: ${loggableMessage(err.message)}`);
       throw new UnrecoverableError(JSON.stringify({ code: err.code, message: err.message }));
     }
   };

@@ -11,7 +11,7 @@ import type { LoadOptions } from '../models/loaded-model.js';
 import type { AcquiredModel, ModelRegistry } from '../models/model-registry.js';
 import { JobError } from './errors.js';
 import { segmentSeries, type SegmentContext } from './segment-series.js';
-import type { SegmentRequest, SegmentResult, SeriesSource } from './types.js';
+import type { JobLimits, SegmentRequest, SegmentResult, SeriesSource } from './types.js';
 
 export type DicomWebSource = Extract<SeriesSource, { kind: 'dicomweb' }>;
 
@@ -27,6 +27,8 @@ export interface JobRunnerOptions {
   retainSeries?: boolean;
   /** device / threads for model loading */
   loadOptions?: Pick<LoadOptions, 'device' | 'intraOpThreads'>;
+  /** what one job may cost (default DEFAULT_JOB_LIMITS) */
+  jobLimits?: JobLimits;
 }
 
 /** Removes a job's spooled series folder (the API's spool for a pushed series). */
@@ -61,7 +63,7 @@ export async function runSegmentJob(request: SegmentRequest, options: JobRunnerO
     const { model, configuration, folds } = request.options;
     acquired = await options.registry.acquire(model, { configuration, folds, ...options.loadOptions });
     signal.throwIfAborted();
-    const result = await segmentSeries({ folder }, acquired.model, request.options, ctx);
+    const result = await segmentSeries({ folder }, acquired.model, request.options, ctx, options.jobLimits);
     signal.throwIfAborted();
     return result;
   } finally {

@@ -16,12 +16,22 @@ export const SeriesSourceSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('dicomweb'), studyInstanceUID: uid, seriesInstanceUID: uid }),
 ]);
 
+/** Most folds one job may ensemble (nnU-Net trains 5; a few more for custom splits). */
+export const MAX_FOLDS = 16;
+/** Smallest sliding-window step: nnU-Net's default is 0.5; 0.1 already means ~1000× the tiles of a 3D step of 1. */
+export const MIN_STEP = 0.1;
+
 export const SegmentOptionsSchema = z.object({
   model: z.string().min(1).max(128),
   configuration: z.string().min(1).max(64).optional(),
-  folds: z.array(z.string().regex(/^([0-9]+|all)$/)).min(1).max(16).optional(),
+  folds: z
+    .array(z.string().regex(/^([0-9]{1,2}|all)$/))
+    .min(1)
+    .max(MAX_FOLDS)
+    .refine((f) => new Set(f).size === f.length, 'folds must not repeat')
+    .optional(),
   tta: z.boolean().optional(),
-  step: z.number().gt(0).lte(1).optional(),
+  step: z.number().gte(MIN_STEP).lte(1).optional(),
   segType: z.enum(['binary', 'labelmap', 'fractional']).optional(),
 });
 

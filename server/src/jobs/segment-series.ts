@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { listDicomFiles } from '../dicom/series-folder.js';
-import { seriesToVolume, type SeriesVolume } from '../dicom/series-to-volume.js';
+import { SeriesTooLargeError, seriesToVolume, type SeriesVolume } from '../dicom/series-to-volume.js';
 import { describeSegment, type SegmentDescription } from '../dicom/segment-codes.js';
 import { writeSeg } from '../dicom/seg-writer.js';
 import { readPart10 } from '../dicom/part10.js';
@@ -16,7 +16,7 @@ import type { LoadedModel } from '../models/loaded-model.js';
 import type { ModelCard } from '../models/model-card.js';
 import type { PredictionProgress } from '../nnunet/inference/predict-case.js';
 import { isAbortError, JobError } from './errors.js';
-import type { JobProgress, JobStage, PartialLabelmap, SegmentOptions, SegmentResult, SegmentStatistics } from './types.js';
+import { DEFAULT_JOB_LIMITS, type JobLimits, type JobProgress, type JobStage, type PartialLabelmap, type SegmentOptions, type SegmentResult, type SegmentStatistics } from './types.js';
 
 export type SeriesInput = { folder: string } | { files: Uint8Array[] };
 
@@ -108,19 +108,19 @@ export function segmentStatistics(
 }
 
 /** Reads the series (folder or bytes) into a volume; every problem is a BAD_SERIES error naming it. */
-export async function assembleSeries(source: SeriesInput): Promise<SeriesVolume> {
+export async function assembleSeries(source: SeriesInput, maxDecodedBytes = DEFAULT_JOB_LIMITS.maxDecodedBytes): Promise<SeriesVolume> {
   try {
     if ('folder' in source) {
       const files = listDicomFiles(source.folder);
       return await seriesToVolume(
         files.map((f) => readFileSync(f)),
-        {},
+        { maxDecodedBytes },
         files.map((f) => relative(source.folder, f) || f),
       );
     }
-    return await seriesToVolume(source.files);
+    return await seriesToVolume(source.files, { maxDecodedBytes });
   } catch (e) {
-    throw new JobError('BAD_SERIES', (e as Error).message, { cause: e });
+    throw new JobError(e instanceof SeriesTooLargeError ? 'LIMIT_EXCEEDED' : 'BAD_SERIES', (e as Error).message, { cause: e });
   }
 }
 
@@ -166,7 +166,13 @@ class ProgressReporter {
 }
 
 /** Runs one segment job. Model loading is the caller's (the registry's) job. */
-export async function segmentSeries(source: SeriesInput, model: LoadedModel, options: SegmentOptions, ctx: SegmentContext = {}): Promise<SegmentResult> {
+export async function segmentSeries(
+  source: SeriesInput,
+  model: LoadedModel,
+  options: SegmentOptions,
+  ctx: SegmentContext = {},
+  limits: JobLimits = DEFAULT_JOB_LIMITS,
+): Promise<SegmentResult> {
   const { signal } = ctx;
   const progress = new ProgressReporter(ctx.onProgress);
   const timings: Record<string, number> = {};
@@ -182,8 +188,19 @@ export async function segmentSeries(source: SeriesInput, model: LoadedModel, opt
 
   signal?.throwIfAborted();
   progress.stage('assembling');
-  const series = await time('assembling', () => assembleSeries(source));
+  const series = await time('assembling', () => assembleSeries(source, limits.maxDecodedBytes));
   signal?.throwIfAborted();
+  const useMirroring = options.tta ?? true;
+  const stepSize = options.step ?? 0.5;
+  // admission by cost, before any network runs: the geometry says what the sliding window will do
+  const cost = model.predictionCost(series.volume, { useMirroring, stepSize });
+  if (cost.networkCalls > limits.maxNetworkCalls)
+    throw new JobError(
+      'LIMIT_EXCEEDED',
+      `this series with step ${stepSize}${useMirroring ? ', mirroring' : ''} and ${model.configuration.folds.length} fold(s) needs ${cost.networkCalls} network evaluations (${cost.tiles} tiles); the limit is ${limits.maxNetworkCalls}`,
+    );
+  if (cost.voxels > limits.maxVoxels)
+    throw new JobError('LIMIT_EXCEEDED', `this series has ${cost.voxels} voxels on the model's grid; the limit is ${limits.maxVoxels}`);
   const channels = Object.keys(card.channelNames).length;
   if (channels !== 1)
     throw new JobError('BAD_SERIES', `model "${card.name}" needs ${channels} channels (${Object.values(card.channelNames).join(', ')}); a DICOM series gives one`);
@@ -194,8 +211,8 @@ export async function segmentSeries(source: SeriesInput, model: LoadedModel, opt
   let prediction;
   try {
     prediction = await model.predict([series.volume], {
-      useMirroring: options.tta ?? true,
-      stepSize: options.step ?? 0.5,
+      useMirroring,
+      stepSize,
       signal,
       onProgress: (p: PredictionProgress) => {
         if (p.stage === 'predicting') progress.stage('predicting', p.done, p.total);

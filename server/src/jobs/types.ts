@@ -125,6 +125,23 @@ export interface JobQueue {
   cancel(jobId: string): boolean;
   get(jobId: string): JobRecord | undefined;
   list(): JobRecord[];
+  /**
+   * Spooled series folders that queued or running jobs still read (the server must not sweep them). Absent
+   * where the queue cannot tell (Redis: jobs live in another process), then sweeps wait for the TTL.
+   */
+  liveSeriesFolders?(): string[];
   /** Stops taking jobs, cancels running ones (recorded as interrupted), releases models. */
   close(): Promise<void>;
 }
+
+/** What one segment job may cost, checked before its work starts (server config `limits`). */
+export interface JobLimits {
+  /** tiles × mirrors × folds (both stages of a cascade) */
+  maxNetworkCalls: number;
+  /** voxels of the image on the model's grid */
+  maxVoxels: number;
+  /** stored pixel bytes plus the float32 volume, from the DICOM headers */
+  maxDecodedBytes: number;
+}
+
+export const DEFAULT_JOB_LIMITS: JobLimits = { maxNetworkCalls: 100_000, maxVoxels: 2 ** 30, maxDecodedBytes: 8 * 1024 ** 3 };

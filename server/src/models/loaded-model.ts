@@ -8,6 +8,7 @@ import { OnnxSession, type ExecutionDevice } from '../engines/onnx/session.js';
 import type { Volume } from '../imaging/volume.js';
 import type { LabelValue } from '../nnunet/dataset/dataset-json.js';
 import { predictCase, type CasePrediction, type CaseModel, type PredictCaseOptions } from '../nnunet/inference/predict-case.js';
+import { predictionCost, type PredictionCost } from '../nnunet/inference/prediction-cost.js';
 import { parsePostprocessingJson } from '../nnunet/postprocessing/postprocessing.js';
 import { parsePreprocessingPlans } from '../nnunet/preprocessing/default-preprocessor.js';
 import type { ConfigurationCard, ModelCard } from './model-card.js';
@@ -98,6 +99,25 @@ export class LoadedModel {
       postprocessing,
     };
     return new LoadedModel(stored.card, configuration, caseModel, sessions, previousStage);
+  }
+
+  /** The work `predict` would do for an image of this geometry (the previous stage's included), computed without touching voxels. */
+  predictionCost(image: Pick<Volume, 'shape' | 'spacing'>, options: Pick<PredictCaseOptions, 'useMirroring' | 'stepSize'> = {}): PredictionCost {
+    const own = predictionCost({
+      shape: image.shape,
+      spacing: image.spacing,
+      transposeForward: this.caseModel.plans.transpose_forward,
+      patchSize: this.configuration.patchSize,
+      targetSpacing: this.configuration.spacing,
+      stepSize: options.stepSize ?? 0.5,
+      mirrorAxes: this.configuration.inferenceAllowedMirroringAxes,
+      useMirroring: options.useMirroring ?? true,
+      folds: this.caseModel.folds.length,
+    });
+    const prev = this.previousStage?.predictionCost(image, options);
+    return prev
+      ? { voxels: Math.max(own.voxels, prev.voxels), tiles: own.tiles + prev.tiles, networkCalls: own.networkCalls + prev.networkCalls }
+      : own;
   }
 
   /** Segments one case given as its channel volumes (order of dataset.json channel_names). */

@@ -3,16 +3,24 @@
  * entries that escape the target folder (zip-slip), symbolic links, and archives that expand past a
  * size limit are refused before anything is written outside the target.
  */
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 
 export interface ExtractOptions {
-  /** refuse archives whose entries add up to more than this many bytes (default 20 GiB) */
+  /**
+   * refuse archives whose entries add up to more than this many bytes (default: 8× the archive, at least
+   * 64 MiB, at most 20 GiB — nnU-Net model zips hold checkpoints, which barely compress; a zip bomb does)
+   */
   maxTotalBytes?: number;
   /** refuse archives with more entries than this (default 10 000) */
   maxEntries?: number;
+}
+
+/** What an archive of `archiveBytes` may expand to by default (see ExtractOptions.maxTotalBytes). */
+export function defaultMaxExtractedBytes(archiveBytes: number): number {
+  return Math.min(20 * 2 ** 30, Math.max(64 * 2 ** 20, 8 * archiveBytes));
 }
 
 /** Checks one entry name; returns the normalized relative path or throws naming the entry. */
@@ -37,7 +45,7 @@ function openZip(path: string): Promise<yauzl.ZipFile> {
 
 /** Extracts `zipPath` into `targetDir` (which should be a fresh folder); returns the relative paths written. */
 export async function extractZip(zipPath: string, targetDir: string, options: ExtractOptions = {}): Promise<string[]> {
-  const maxTotal = options.maxTotalBytes ?? 20 * 2 ** 30;
+  const maxTotal = options.maxTotalBytes ?? defaultMaxExtractedBytes(statSync(zipPath).size);
   const maxEntries = options.maxEntries ?? 10_000;
   const zip = await openZip(zipPath);
   // Validate the whole central directory first so a bad entry late in the archive writes nothing.

@@ -133,21 +133,33 @@ describe('ws session', () => {
 
   it('a subscriber after a reconnect receives the final result again', async () => {
     const files = syntheticSeries({ nx: 16, ny: 16, nz: 3 }).files;
-    const { client } = await TestClient.ready(srv.url, TOKENS.viewer);
+    const { client, welcome } = await TestClient.ready(srv.url, TOKENS.viewer);
     await pushInstances(client, files, await startPush(client, files, 'sub'));
     const { jobId } = await client.next('queued');
     await client.close();
     const job = queue.jobs.find((j) => j.jobId === jobId)!;
     job.emit({ type: 'error', jobId, code: 'MODEL_FAILED', message: 'boom' });
-    const { client: again } = await TestClient.ready(srv.url, TOKENS.viewer);
+    const { client: again } = await TestClient.ready(srv.url, TOKENS.viewer, { sessionId: welcome.sessionId });
     again.send({ type: 'subscribe', jobId });
     expect(await again.next('error')).toMatchObject({ code: 'MODEL_FAILED', jobId, message: 'boom' });
     // another subject cannot follow it
     const { client: other } = await TestClient.ready(srv.url, TOKENS.annotator);
     other.send({ type: 'subscribe', jobId });
     expect(await other.next('error')).toMatchObject({ code: 'UNKNOWN_JOB' });
+    // nor another browser with the same (shared viewer) token: ownership is the session, not the token
+    const { client: sameToken, welcome: w2 } = await TestClient.ready(srv.url, TOKENS.viewer);
+    expect(w2.sessionId).not.toBe(welcome.sessionId);
+    sameToken.send({ type: 'subscribe', jobId });
+    expect(await sameToken.next('error')).toMatchObject({ code: 'UNKNOWN_JOB' });
+    sameToken.send({ type: 'cancel', jobId });
+    expect(await sameToken.next('error')).toMatchObject({ code: 'UNKNOWN_JOB' });
+    // and the session id stays the client's secret: the HTTP job list does not show it to non-admins
+    const listed = (await (await fetch(`${srv.url}/api/jobs`, { headers: { authorization: `Bearer ${TOKENS.viewer}` } })).json()) as { jobs: Record<string, unknown>[] };
+    expect(listed.jobs.length).toBeGreaterThan(0);
+    for (const j of listed.jobs) expect(j.sessionId).toBeUndefined();
     await again.close();
     await other.close();
+    await sameToken.close();
   });
 
   it('a wrong checksum discards only that instance; sending it again completes the upload', async () => {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadServerConfig } from '../../config/server-config.js';
+import { jobLimits, loadServerConfig } from '../../config/server-config.js';
 import { DicomWebClient } from '../../dicom/dicomweb/client.js';
 import type { FetchSeries } from '../../jobs/run-job.js';
 import { DEFAULT_QUEUE_NAME, startRedisWorker } from '../../jobs/redis-queue.js';
@@ -53,6 +53,7 @@ A worker that dies mid-job leaves its job to another worker after the lock expir
         concurrency,
         spoolRoot: join(config.workDir, 'spool'),
         retainSeries: config.retainSeriesIn !== undefined,
+        jobLimits: jobLimits(config.limits),
         ...(fetchSeries ? { fetchSeries } : {}),
         log: (line) => process.stderr.write(`nnseg worker: ${line}\n`),
       });
