@@ -46,6 +46,13 @@ describe('model zip extraction', () => {
     await expect(extractZip(zip, join(tmp.dir, 'big-out'), { maxTotalBytes: 1000 })).rejects.toThrow(/more than 1000 bytes/);
   });
 
+  it('by default refuses a small zip that expands to far more than itself (a zip bomb), writing nothing', async () => {
+    const zip = writeZip('bomb.zip', { 'Dataset001_X/zeros.bin': [new Uint8Array(80 << 20), { level: 9 }] });
+    const out = join(tmp.dir, 'bomb-out');
+    await expect(extractZip(zip, out)).rejects.toThrow(/expands to more than 67108864 bytes/);
+    expect(existsSync(join(out, 'Dataset001_X/zeros.bin'))).toBe(false);
+  });
+
   it('names a file that is not a zip', async () => {
     const path = join(tmp.dir, 'not.zip');
     writeFileSync(path, 'hello');
