@@ -32,19 +32,20 @@ NNSEG_MODEL_STORE, NNSEG_WORK_DIR, NNSEG_CONFIG. See docs/server.md.`,
       if (o.host !== undefined) config.host = o.host;
       if (o.store !== undefined) config.store = o.store;
       if (o.workDir !== undefined) config.workDir = o.workDir;
+      let demoNote: ((url: string) => string) | undefined;
       if (o.demo) {
         const demo = await prepareDemo(new ModelStore(config.store), config.workDir);
         const loopback = ['127.0.0.1', 'localhost', '::1'].includes(config.host);
         if (config.tokens.length === 0 && config.anonymousRole === null && loopback) config.anonymousRole = 'annotator';
-        process.stdout.write(
+        demoNote = (url: string) =>
           `nnseg serve --demo: model "${demo.modelName}"${demo.imported ? ' imported' : ''}; demo CT study in ${demo.studyFolder}\n` +
-            `  open <server url>/local, drop that folder's .dcm files on the page, open the study in the nnseg mode and Segment with "${demo.modelName}"\n`,
-        );
+          `  open ${url}/local, drop that folder's .dcm files on the page, open the study in the nnseg mode and Segment with "${demo.modelName}"\n`;
       }
       if (config.tokens.length === 0 && config.anonymousRole === null)
         process.stderr.write('nnseg serve: no tokens configured (NNSEG_TOKENS or "tokens" in the config): every client will be refused\n');
       const running = await startServer(config, { mount: viewerMounts(config) });
       process.stdout.write(`nnseg serve: listening on ${running.url} (WebSocket ${running.url.replace(/^http/, 'ws')}/ws)\n`);
+      if (demoNote) process.stdout.write(demoNote(running.url));
       let signals = 0;
       const onSignal = (sig: NodeJS.Signals) => {
         signals++;
