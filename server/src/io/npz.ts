@@ -82,7 +82,10 @@ export interface NpyFloatArray {
   shape: number[];
 }
 
-/** Reads every float32/float16/float64 member of an .npz into Float32Arrays, keyed by name without `.npy`. */
+/**
+ * Reads every float32/float16/float64 member of an .npz into Float32Arrays, keyed by name without `.npy`;
+ * small integer members (int8/uint8/int16, e.g. nnU-Net's preprocessed `seg`) are read exactly too.
+ */
 export function readNpz(path: string): Map<string, NpyFloatArray> {
   let files: Record<string, Uint8Array>;
   try {
@@ -117,12 +120,15 @@ function parseFloatNpy(bytes: Uint8Array, where: string): NpyFloatArray {
     .map(Number);
   const n = shape.reduce((a, b) => a * b, 1);
   const body = bytes.subarray(start + hlen);
-  const width = { '<f4': 4, '<f2': 2, '<f8': 8 }[descr];
-  if (!width) throw new Error(`${where}: dtype ${descr} is not a little-endian float (expected <f2, <f4 or <f8)`);
+  const width = ({ '<f4': 4, '<f2': 2, '<f8': 8, '|i1': 1, '|u1': 1, '<i2': 2 } as Record<string, number>)[descr];
+  if (!width) throw new Error(`${where}: dtype ${descr} is not a little-endian float or small integer (<f2, <f4, <f8, |i1, |u1, <i2)`);
   if (body.length < n * width) throw new Error(`${where}: truncated (${body.length} bytes for ${n} values of ${descr})`);
   const data = new Float32Array(n);
   const bv = new DataView(body.buffer, body.byteOffset, n * width);
-  if (width === 4) for (let i = 0; i < n; i++) data[i] = bv.getFloat32(i * 4, true);
+  if (descr === '|i1') for (let i = 0; i < n; i++) data[i] = bv.getInt8(i);
+  else if (descr === '|u1') for (let i = 0; i < n; i++) data[i] = bv.getUint8(i);
+  else if (descr === '<i2') for (let i = 0; i < n; i++) data[i] = bv.getInt16(i * 2, true);
+  else if (width === 4) for (let i = 0; i < n; i++) data[i] = bv.getFloat32(i * 4, true);
   else if (width === 8) for (let i = 0; i < n; i++) data[i] = bv.getFloat64(i * 8, true);
   else for (let i = 0; i < n; i++) data[i] = halfToFloat(bv.getUint16(i * 2, true));
   return { data, shape };

@@ -14,6 +14,7 @@ import { readPart10 } from '../dicom/part10.js';
 import type { VoxelArray } from '../imaging/volume.js';
 import type { LoadedModel } from '../models/loaded-model.js';
 import type { ModelCard } from '../models/model-card.js';
+import { regionEntries } from '../nnunet/dataset/labels.js';
 import type { PredictionProgress } from '../nnunet/inference/predict-case.js';
 import { isAbortError, JobError } from './errors.js';
 import { DEFAULT_JOB_LIMITS, type JobLimits, type JobProgress, type JobStage, type PartialLabelmap, type SegmentOptions, type SegmentResult, type SegmentStatistics } from './types.js';
@@ -54,8 +55,7 @@ export function segmentDescriptions(card: ModelCard): SegmentDescription[] {
   let pairs: [string, number][];
   if (hasRegions && card.regionsClassOrder) {
     const order = card.regionsClassOrder;
-    const regions = entries.filter(([, v]) => Array.isArray(v) && !(v.length === 1 && v[0] === 0));
-    pairs = regions.map(([name], i) => [name, order[i]]);
+    pairs = regionEntries(card.labels).map(([name], i) => [name, order[i]!]);
   } else {
     pairs = entries.map(([name, v]) => [name, Array.isArray(v) ? v[0] : v]);
   }

@@ -127,7 +127,8 @@ export class LoadedModel {
       throw new Error(`model "${this.card.name}" needs ${expected} channel(s) (${Object.values(this.card.channelNames).join(', ')}), got ${images.length}`);
     let previousStageSegmentation: Volume | undefined;
     if (this.previousStage) {
-      const low = await this.previousStage.predict(images, { ...options, onProgress: undefined });
+      // the previous stage's own progress and probabilities are not this case's: only its segmentation goes on
+      const low = await this.previousStage.predict(images, { ...options, onProgress: undefined, onProbabilities: undefined });
       previousStageSegmentation = low.segmentation;
     }
     return predictCase(images, this.caseModel, { ...options, previousStageSegmentation });

@@ -4,6 +4,22 @@
  */
 import type { LabelValue } from './dataset-json.js';
 
+/**
+ * The regions of a region-based label dict, named, in dataset.json order (LabelManager._get_regions): every
+ * entry is a region — a scalar label too, as a one-label region — except `ignore` and background (0, or a list
+ * of nothing but 0).
+ */
+export function regionEntries(labelDict: Record<string, LabelValue>): [name: string, members: number[]][] {
+  const out: [string, number[]][] = [];
+  for (const [k, v] of Object.entries(labelDict)) {
+    if (k === 'ignore') continue;
+    const members = Array.isArray(v) ? [...v] : [v];
+    if (members.every((x) => x === 0)) continue;
+    out.push([k, members]);
+  }
+  return out;
+}
+
 export class LabelManager {
   readonly labelDict: Record<string, LabelValue>;
   readonly regionsClassOrder: number[] | undefined;
@@ -33,13 +49,7 @@ export class LabelManager {
     }
     this.allLabels = [...all].sort((a, b) => a - b);
     if (this.hasRegions) {
-      const regions: number[][] = [];
-      for (const [k, v] of Object.entries(labelDict)) {
-        if (k === 'ignore') continue;
-        // background (scalar 0 or [0]) is not a region; nnU-Net skips every scalar entry here
-        if (!Array.isArray(v) || (v.length === 1 && v[0] === 0)) continue;
-        regions.push([...v]);
-      }
+      const regions = regionEntries(labelDict).map(([, members]) => members);
       if (!this.regionsClassOrder)
         throw new Error('dataset.json: region-based labels need "regions_class_order" (one label per region, used to convert regions back to a label map)');
       if (this.regionsClassOrder.length !== regions.length)

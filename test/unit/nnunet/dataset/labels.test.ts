@@ -38,6 +38,12 @@ describe('LabelManager', () => {
     expect(lm.foregroundRegions).toEqual([[1, 2, 3], [2, 3], [3]]);
     expect(lm.numSegmentationHeads).toBe(3);
   });
+  it('a scalar entry beside a region is a one-label region, as LabelManager._get_regions has it (checked with the real nnU-Net: Dataset902 trains 2 heads)', () => {
+    const lm = new LabelManager({ background: 0, whole: [1, 2], lesion: 2 }, [1, 2]);
+    expect(lm.foregroundRegions).toEqual([[1, 2], [2]]);
+    expect(lm.numSegmentationHeads).toBe(2);
+    expect(new LabelManager({ background: 0, whole: [1, 2], zero: [0, 0] }, [1]).foregroundRegions).toEqual([[1, 2]]);
+  });
   it('rejects missing background, a bad ignore label, regions without regions_class_order', () => {
     expect(() => new LabelManager({ a: 1 })).toThrow(/background/);
     expect(() => new LabelManager({ background: 1 })).toThrow(/background must be 0/);
