@@ -5,6 +5,7 @@ import { register as segToNifti } from './seg-to-nifti.js';
 import { register as evaluate } from './evaluate.js';
 import { register as planAndPreprocess } from './plan-and-preprocess.js';
 import { register as importModel } from './import-model.js';
+import { register as exportModel } from './export-model.js';
 import { register as predict } from './predict.js';
 import { register as ensemble } from './ensemble.js';
 import { register as serve } from './serve.js';
@@ -17,4 +18,4 @@ import { register as corrections } from './corrections.js';
 /** Every subcommand module exports one `register(program)`; add new ones here. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, dicomToNifti, niftiToSeg, segToNifti, importModel, predict, ensemble, serve, worker, phantom, watch, train, corrections];
+export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, dicomToNifti, niftiToSeg, segToNifti, importModel, exportModel, predict, ensemble, serve, worker, phantom, watch, train, corrections];
