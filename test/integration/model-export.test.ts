@@ -42,7 +42,9 @@ describe('exporting a stored model', () => {
   it('as the zip nnUNetv2_export_model_to_zip writes, which imports back to the same model', async () => {
     const zip = join(tmp.dir, 'spheres.zip');
     await nnseg('export-model', '-m', 'spheres', '-o', zip, '--store', store, '-f', '0');
-    const names = Object.keys(unzipSync(new Uint8Array(readFileSync(zip)), { filter: () => false })).sort();
+    const names: string[] = [];
+    unzipSync(new Uint8Array(readFileSync(zip)), { filter: (f) => (names.push(f.name), false) });
+    names.sort();
     expect(names).toEqual(
       [`Dataset901_SpheresCT/${FOLDER}/dataset.json`, `Dataset901_SpheresCT/${FOLDER}/dataset_fingerprint.json`, `Dataset901_SpheresCT/${FOLDER}/fold_0/checkpoint_final.pth`, `Dataset901_SpheresCT/${FOLDER}/plans.json`].sort(),
     );

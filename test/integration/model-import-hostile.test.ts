@@ -21,7 +21,8 @@ function torchZip(pickle: Uint8Array): Uint8Array {
 /** {'network_weights': OrderedDict(), 'logging': L} where L nests 2^depth references to one empty list. */
 function laughsPickle(depth: number): Uint8Array {
   let p = '\x80\x02}(X\x0f\x00\x00\x00network_weightsccollections\nOrderedDict\n)RX\x07\x00\x00\x00logging]q\x00';
-  for (let i = 1; i <= depth; i++) p += `(h${String.fromCharCode(i - 1)}h${String.fromCharCode(i - 1)}lq${String.fromCharCode(i)}`;
+  // POP the previous list (the memo keeps it), then a list of two references to it
+  for (let i = 1; i <= depth; i++) p += `0(h${String.fromCharCode(i - 1)}h${String.fromCharCode(i - 1)}lq${String.fromCharCode(i)}`;
   return latin1(`${p}u.`);
 }
 
