@@ -12,6 +12,7 @@ import { PROTOCOL_VERSION, encodeChunk } from '../../server/src/api/protocol.js'
 import { resolveServerConfig } from '../../server/src/config/server-config.js';
 import { syntheticSeries } from '../helpers/synthetic-series.js';
 import { createTestModel } from '../helpers/test-model.js';
+import { mulberry32 } from '../helpers/prng.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { TestClient, manifestOf } from '../integration/server-client.js';
 
@@ -21,17 +22,6 @@ const TOKEN = 'fuzz-viewer-token-000000000';
 const STEADY = 'fuzz-steady-token-000000000';
 const ADMIN = 'fuzz-admin-token-0000000000';
 
-/** mulberry32: a small seeded PRNG */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const openFds = () => readdirSync('/proc/self/fd').length;
 
@@ -68,7 +58,7 @@ describe('fuzzing the server', () => {
   });
 
   it(`survives ${SECONDS} s of random and mutated messages and serves a well-behaved client throughout (seed ${SEED})`, async () => {
-    const rnd = prng(SEED);
+    const rnd = mulberry32(SEED);
     const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
     const int = (n: number) => Math.floor(rnd() * n);
     const files = syntheticSeries({ nx: 16, ny: 16, nz: 3 }).files;

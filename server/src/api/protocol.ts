@@ -6,7 +6,7 @@
  *
  * This file has no Node-only imports: the viewer's browser client bundles it.
  */
-import { MAX_FOLDS, MIN_STEP } from '../jobs/schemas.js';
+import { FoldsSchema, StepSchema } from '../jobs/schemas.js';
 import { z } from 'zod';
 import { TrainingJobSummarySchema, TrainRequestSchema } from '../jobs/training/train-request.js';
 import { EpochMetricsSchema } from '../training/events.js';
@@ -103,16 +103,11 @@ export const DicomWebSeriesSchema = z.strictObject({
 export const SegmentOptionsSchema = z.strictObject({
   model: z.string().min(1).max(128),
   configuration: z.string().min(1).max(64).optional(),
-  /** fold names, each once (the job layer takes at most MAX_FOLDS) */
-  folds: z
-    .array(z.string().regex(/^([0-9]{1,2}|all)$/))
-    .min(1)
-    .max(MAX_FOLDS)
-    .refine((f) => new Set(f).size === f.length, 'folds must not repeat')
-    .optional(),
+  /** fold names, each once, at most MAX_FOLDS (the job layer's own schema) */
+  folds: FoldsSchema.optional(),
   tta: z.boolean().optional(),
-  /** sliding-window step as a fraction of the patch; below MIN_STEP the tile count explodes for no gain */
-  step: z.number().gte(MIN_STEP).lte(1).optional(),
+  /** sliding-window step as a fraction of the patch, ≥ MIN_STEP: below it the tile count explodes for no gain */
+  step: StepSchema.optional(),
   segType: z.enum(['binary', 'fractional', 'labelmap']).optional(),
   /** ask for `partial` label slabs while the job runs (default false) */
   partials: z.boolean().optional(),

@@ -21,17 +21,21 @@ export const MAX_FOLDS = 16;
 /** Smallest sliding-window step: nnU-Net's default is 0.5; 0.1 already means ~1000× the tiles of a 3D step of 1. */
 export const MIN_STEP = 0.1;
 
+/** Fold names a job may ensemble, each once (shared by the WebSocket protocol and the job layer). */
+export const FoldsSchema = z
+  .array(z.string().regex(/^([0-9]{1,2}|all)$/))
+  .min(1)
+  .max(MAX_FOLDS)
+  .refine((f) => new Set(f).size === f.length, 'folds must not repeat');
+/** Sliding-window step as a fraction of the patch. */
+export const StepSchema = z.number().gte(MIN_STEP).lte(1);
+
 export const SegmentOptionsSchema = z.object({
   model: z.string().min(1).max(128),
   configuration: z.string().min(1).max(64).optional(),
-  folds: z
-    .array(z.string().regex(/^([0-9]{1,2}|all)$/))
-    .min(1)
-    .max(MAX_FOLDS)
-    .refine((f) => new Set(f).size === f.length, 'folds must not repeat')
-    .optional(),
+  folds: FoldsSchema.optional(),
   tta: z.boolean().optional(),
-  step: z.number().gte(MIN_STEP).lte(1).optional(),
+  step: StepSchema.optional(),
   segType: z.enum(['binary', 'labelmap', 'fractional']).optional(),
 });
 

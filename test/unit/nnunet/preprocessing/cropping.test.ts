@@ -1,5 +1,6 @@
 import { bboxFromMask, cropArray, cropToNonzero, fillHoles3d, nonzeroMask } from '../../../../server/src/nnunet/preprocessing/cropping.js';
 import type { Vec3 } from '../../../../server/src/imaging/volume.js';
+import { mulberry32 } from '../../../helpers/prng.js';
 
 const idx = (shape: Vec3, k: number, j: number, i: number): number => (k * shape[1] + j) * shape[2] + i;
 
@@ -146,17 +147,7 @@ function fillHolesReference(mask: Uint8Array, shape: Vec3): Uint8Array {
   return mask.map((m, v) => (m !== 0 || reached[v] === 0 ? 1 : 0));
 }
 
-/** Small deterministic PRNG (mulberry32) so the random cases are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 describe('fillHoles3d connectivity edge cases', () => {
   it('fills a cavity connected to the outside only diagonally (6-connectivity)', () => {
