@@ -12,9 +12,8 @@ ARG NODE_IMAGE=node:22-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 # onnxruntime-node's install script would download CUDA binaries; its CPU binaries ship in the package
-ENV ONNXRUNTIME_NODE_INSTALL=skip \
-    npm_config_onnxruntime_node_install=skip
-COPY package.json package-lock.json .npmrc ./
+ENV ONNXRUNTIME_NODE_INSTALL=skip
+COPY package.json package-lock.json ./
 COPY server/package.json server/package.json
 COPY extension/package.json extension/package.json
 COPY modes/nnseg/package.json modes/nnseg/package.json
@@ -40,7 +39,7 @@ ENV NODE_ENV=production \
     NNSEG_MODEL_STORE=/data/models \
     NNSEG_WORK_DIR=/data/work
 WORKDIR /app
-COPY --from=prod-deps /app/package.json /app/.npmrc ./
+COPY --from=prod-deps /app/package.json ./
 COPY --from=prod-deps /app/node_modules node_modules
 COPY --from=prod-deps /app/server/package.json server/package.json
 COPY --from=build /app/server/dist server/dist

@@ -59,7 +59,7 @@ describe('nnseg serve (process)', () => {
   it('after kill -9 during a job, the next start reports the job INTERRUPTED over HTTP and to a subscriber', async () => {
     const first = await serve();
     const s = syntheticSeries({ nx: 96, ny: 96, nz: 48, value: () => 500 });
-    const { client } = await TestClient.ready(first.url, TOKEN);
+    const { client, welcome } = await TestClient.ready(first.url, TOKEN);
     client.send({ type: 'segment', requestId: 'k', series: { kind: 'push', manifest: { instances: manifestOf(s.files) } }, options: { model: 'test-ct' } });
     await pushInstances(client, s.files, await client.next('uploadStatus'));
     const { jobId } = await client.next('queued');
@@ -72,10 +72,17 @@ describe('nnseg serve (process)', () => {
     try {
       const rec = (await (await fetch(`${second.url}/api/jobs/${jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as Record<string, unknown>;
       expect(rec).toMatchObject({ id: jobId, state: 'failed', owner: 'cli-reader', error: { code: 'INTERRUPTED' } });
-      const { client: again } = await TestClient.ready(second.url, TOKEN);
+      // the client comes back with its session id (its ownership secret), which the restarted server takes over
+      const { client: again, welcome: back } = await TestClient.ready(second.url, TOKEN, { sessionId: welcome.sessionId });
+      expect(back.sessionId).toBe(welcome.sessionId);
       again.send({ type: 'subscribe', jobId });
       expect(await again.next('error')).toMatchObject({ code: 'INTERRUPTED', jobId });
       await again.close();
+      // another client with the same token is not that session
+      const { client: stranger } = await TestClient.ready(second.url, TOKEN);
+      stranger.send({ type: 'subscribe', jobId });
+      expect(await stranger.next('error')).toMatchObject({ code: 'UNKNOWN_JOB', jobId });
+      await stranger.close();
     } finally {
       second.child.kill('SIGTERM');
       await exited(second.child);

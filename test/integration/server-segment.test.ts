@@ -176,7 +176,7 @@ describe('nnseg serve over a real socket', () => {
     const workDir = join(tmp.dir, 'restart-work');
     const first = await startServer(config(workDir), { log: () => {} });
     const s = syntheticSeries({ nx: 96, ny: 96, nz: 48, value: () => 500 });
-    const { client } = await TestClient.ready(first.url, TOKEN);
+    const { client, welcome } = await TestClient.ready(first.url, TOKEN);
     const { queued } = await segmentPushed(client, s.files, 'restart');
     await client.next('progress', 60000, (p) => p.stage === 'predicting');
     await first.stop();
@@ -188,7 +188,8 @@ describe('nnseg serve over a real socket', () => {
     try {
       const rec = await (await fetch(`${second.url}/api/jobs/${queued.jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json();
       expect(rec).toMatchObject({ id: queued.jobId, state: 'failed', error: { code: 'INTERRUPTED' } });
-      const { client: again } = await TestClient.ready(second.url, TOKEN);
+      // the client reconnects with its session id, as ServerConnection does
+      const { client: again } = await TestClient.ready(second.url, TOKEN, { sessionId: welcome.sessionId });
       again.send({ type: 'subscribe', jobId: queued.jobId });
       expect(await again.next('error')).toMatchObject({ code: 'INTERRUPTED', jobId: queued.jobId });
       await again.close();

@@ -201,9 +201,10 @@ export function readNnunetCheckpointInfo(bytes: Uint8Array): NnunetCheckpointInf
 export function readNnunetCheckpoint(bytes: Uint8Array): NnunetCheckpoint {
   const archive = openTorchArchive(bytes);
   const root = checkpointRoot(archive);
-  const info = checkpointInfo(root);
   const sd = root.get('network_weights');
   if (!(sd instanceof Map)) throw new Error('nnU-Net checkpoint: "network_weights" is missing or not a dict');
+  // the metadata is checked before any tensor is read
+  const info = checkpointInfo(root);
 
   const networkWeights = new Map<string, Float32Tensor>();
   const views = new Map<string, Float32Tensor>();
