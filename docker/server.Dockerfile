@@ -7,7 +7,7 @@
 #   docker build -f docker/server.Dockerfile --target viewer -t nnseg/viewer .
 # The CUDA variant is described in docs/deploy.md (same steps on an nvidia/cuda base, ONNXRUNTIME_NODE_INSTALL=cuda12).
 
-ARG NODE_IMAGE=node:22-bookworm-slim
+ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
