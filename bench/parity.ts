@@ -14,7 +14,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readImage } from '../server/src/io/image-file.js';
-import { readNpz } from '../server/src/io/npz.js';
+import { readNpz } from '../server/src/formats/npz.js';
 
 const ROOT = process.cwd();
 const FIX = join(ROOT, 'test/fixtures/nnunet-oracle');

@@ -19,7 +19,7 @@ import { computeSteps } from '../server/src/nnunet/inference/sliding-window.js';
 import { predictCase } from '../server/src/nnunet/inference/predict-case.js';
 import { computeFlops } from '../server/src/nnunet/network/flops.js';
 import { networkSpecFromPlans } from '../server/src/nnunet/network/from-plans.js';
-import { parsePreprocessingPlans } from '../server/src/nnunet/preprocessing/default-preprocessor.js';
+import { parsePlans } from '../server/src/nnunet/plans/plans.js';
 
 const list = (v: string) => v.split(',').map(Number);
 const patchEnv = list(process.env.BENCH_PATCH ?? '128');
@@ -101,7 +101,7 @@ t = performance.now();
 const result = await predictCase(
   [image],
   {
-    plans: parsePreprocessingPlans(plansRaw),
+    plans: parsePlans(plansRaw),
     configuration: '3d_fullres',
     datasetJson,
     folds: [{ fold: '0', network: async (input, s) => (await session.run(input, [...s])).data }],

@@ -6,12 +6,13 @@
  * multiple of the case's float32 size (target < 4×).
  * Run: `npm run build && npm run bench -- preprocess` (BENCH_SLICES=… for a smaller case).
  */
-import { preprocessCase, parsePreprocessingPlans } from '../server/src/nnunet/preprocessing/default-preprocessor.js';
+import { preprocessCase } from '../server/src/nnunet/preprocessing/default-preprocessor.js';
 import { cropToNonzero } from '../server/src/nnunet/preprocessing/cropping.js';
 import { normalizeChannel } from '../server/src/nnunet/preprocessing/normalization.js';
 import { resampleDataOrSegToShape } from '../server/src/nnunet/preprocessing/resampling.js';
 import { sampleForegroundLocations } from '../server/src/nnunet/preprocessing/class-locations.js';
 import type { Vec3, Volume } from '../server/src/imaging/volume.js';
+import { parsePlans } from '../server/src/nnunet/plans/plans.js';
 
 const NX = 512, NY = 512, NZ = Number(process.env.BENCH_SLICES ?? 300);
 const shape: Vec3 = [NZ, NY, NX];
@@ -50,7 +51,7 @@ const geo = { shape, spacing, origin: [0, 0, 0] as Vec3, direction: [1, 0, 0, 0,
 const image: Volume = { data: img, ...geo };
 const label: Volume = { data: seg, ...geo };
 
-const plans = parsePreprocessingPlans({
+const plans = parsePlans({
   plans_name: 'nnUNetPlans',
   transpose_forward: [0, 1, 2],
   foreground_intensity_properties_per_channel: { '0': { mean: 70, std: 60, percentile_00_5: -100, percentile_99_5: 250 } },

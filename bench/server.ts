@@ -22,7 +22,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION, WS_SUBPROTOCOL, encodeChunk } from '../server/src/api/protocol.js';
+import { PROTOCOL_VERSION, WS_SUBPROTOCOL, encodeChunk } from '../server/src/contract/protocol.js';
 import { phantomSeriesInstances } from '../server/src/demo/demo-study.js';
 import { OnnxSession } from '../server/src/engines/onnx/session.js';
 import { createBenchModel } from './lib/bench-model.js';

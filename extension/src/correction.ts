@@ -4,9 +4,9 @@
  * server/src/api/corrections-schema.ts. Body: the uint8 labels (x fastest, planes ascending along the
  * normal, like `partial` slabs); metadata in the `X-Nnseg-Correction` header as JSON.
  */
-import { CORRECTION_HEADER, CorrectionHeaderSchema, correctionVoxels, type CorrectionHeader } from '../../server/src/api/corrections-schema.js';
+import { CORRECTION_HEADER, CorrectionHeaderSchema, correctionVoxels, type CorrectionHeader } from '../../server/src/contract/corrections.js';
 
-export { CORRECTION_VERSION, CorrectionHeaderSchema, type CorrectionHeader } from '../../server/src/api/corrections-schema.js';
+export { CORRECTION_VERSION, CorrectionHeaderSchema, type CorrectionHeader } from '../../server/src/contract/corrections.js';
 
 export async function sendCorrection(
   httpBase: string,

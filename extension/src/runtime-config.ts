@@ -2,8 +2,9 @@
  * The extension's runtime: `window.config.nnseg` (written by server/src/viewer/app-config.ts, validated
  * with the same schema), the one ServerConnection of this page, and fan-out of its status to panels.
  */
-import { NnsegClientConfigSchema, type NnsegClientConfig } from '../../server/src/viewer/app-config.js';
-import type { ErrorMessage } from '../../server/src/api/protocol.js';
+import { NnsegClientConfigSchema, type NnsegClientConfig } from '../../server/src/contract/client-config.js';
+import type { ErrorMessage } from '../../server/src/contract/protocol.js';
+import { NNSEG_VERSION } from '../../server/src/contract/version.js';
 import { ServerConnection, type ConnectionStatus } from './server-connection.js';
 import { NnsegSession } from './session.js';
 
@@ -47,7 +48,7 @@ export function getRuntime(): Runtime {
     url: wsUrl,
     ...(base.token ? { token: base.token } : {}),
     clientName: 'nnseg-ohif',
-    clientVersion: '0.1.0',
+    clientVersion: NNSEG_VERSION,
     onStatus: (s) => statusListeners.forEach((l) => l(s)),
     onServerError: (e) => errorListeners.forEach((l) => l(e)),
   });

@@ -9,7 +9,7 @@
  * representation to the viewport. `parseSeg` is pure and unit-tested; `loadSegIntoViewport` needs OHIF.
  */
 import dcmjs, { type Naturalized } from 'dcmjs';
-import { dicomLabToSrgb } from '../../server/src/dicom/segment-codes.js';
+import { dicomLabToSrgb } from '../../server/src/contract/segment-color.js';
 import type { AppWindow, DisplaySetService, SegmentationService } from './ohif-types.js';
 
 export const SEG_SOP_CLASS_UIDS = ['1.2.840.10008.5.1.4.1.1.66.4', '1.2.840.10008.5.1.4.1.1.66.7'];

@@ -3,7 +3,7 @@
  * "Resume"): the manifest (size + sha256 per instance, via WebCrypto), the chunk schedule, and the
  * client side of flow control. Pure logic: no sockets here (server-connection.ts drives it).
  */
-import type { InstanceManifestEntry } from '../../server/src/api/protocol.js';
+import type { InstanceManifestEntry } from '../../server/src/contract/protocol.js';
 
 /** WebCrypto subtle digest (browser `crypto.subtle`, Node ≥ 20 `globalThis.crypto.subtle`). */
 interface SubtleLike {

@@ -22,8 +22,8 @@ import {
   type ServerMessage,
   type TrainingUpdateMessage,
   type WelcomeMessage,
-} from '../../server/src/api/protocol.js';
-import type { TrainRequestInput } from '../../server/src/jobs/training/train-request.js';
+} from '../../server/src/contract/protocol.js';
+import type { TrainRequestInput } from '../../server/src/contract/train-request.js';
 import { UploadSchedule, buildManifest } from './series-upload.js';
 
 /** The part of the WebSocket API we use (browser WebSocket and the `ws` package both fit). */

@@ -4,7 +4,7 @@
  * panel; a running job, its result and any error must survive that. One session per page; the panel
  * renders `getState()` and re-renders on `subscribe`.
  */
-import type { ModelSummary } from '../../server/src/api/protocol.js';
+import type { ModelSummary } from '../../server/src/contract/protocol.js';
 import type { ConnectionStatus, JobHandle, ServerConnection } from './server-connection.js';
 import { loadSegIntoViewport, type LoadedSeg } from './seg-loading.js';
 import type { SegmentStatistics } from './stats-table.js';
@@ -12,7 +12,7 @@ import { PartialOverlay, activeDataSource, activeSeries, fetchInstanceBytes, rea
 import { sendCorrection } from './correction.js';
 import type { NnsegRuntimeConfig } from './runtime-config.js';
 import { mergeEpochs, type TrainingView } from './training-view.js';
-import type { TrainingUpdateMessage } from '../../server/src/api/protocol.js';
+import type { TrainingUpdateMessage } from '../../server/src/contract/protocol.js';
 
 export type Phase = 'idle' | 'preparing' | 'uploading' | 'queued' | 'running' | 'loading' | 'done' | 'failed' | 'cancelled';
 

@@ -2,10 +2,9 @@
  * Rows of the per-segment statistics table (volume in mL, mean intensity: HU for CT). Pure; the panel
  * renders them.
  */
-import type { z } from 'zod';
-import type { SegmentStatisticsSchema } from '../../server/src/api/protocol.js';
+import type { SegmentStatistics } from '../../server/src/contract/job-schemas.js';
 
-export type SegmentStatistics = z.infer<typeof SegmentStatisticsSchema>;
+export type { SegmentStatistics };
 
 export interface StatsRow {
   segmentNumber: number;

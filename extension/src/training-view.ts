@@ -2,8 +2,8 @@
  * What the panel shows of a train job: the learning curve merged from `trainingUpdate`s, one status line,
  * and the points of a small EMA-Dice plot. Pure; the session keeps the state, the panel renders it.
  */
-import type { EpochMetrics } from '../../server/src/training/events.js';
-import type { TrainingJobSummary } from '../../server/src/jobs/training/train-request.js';
+import type { EpochMetrics } from '../../server/src/contract/training-events.js';
+import type { TrainingJobSummary } from '../../server/src/contract/train-request.js';
 
 export interface TrainingView {
   summary: TrainingJobSummary;

@@ -8,7 +8,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../server/src/api/start-server.js';
-import { PROTOCOL_VERSION, encodeChunk } from '../../server/src/api/protocol.js';
+import { PROTOCOL_VERSION, encodeChunk } from '../../server/src/contract/protocol.js';
 import { resolveServerConfig } from '../../server/src/config/server-config.js';
 import { syntheticSeries } from '../helpers/synthetic-series.js';
 import { createTestModel } from '../helpers/test-model.js';

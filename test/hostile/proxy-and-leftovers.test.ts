@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { startServer, type RunningServer } from '../../server/src/api/start-server.js';
-import { WS_SUBPROTOCOL } from '../../server/src/api/protocol.js';
+import { WS_SUBPROTOCOL } from '../../server/src/contract/protocol.js';
 import { resolveServerConfig } from '../../server/src/config/server-config.js';
 import { viewerMounts } from '../../server/src/viewer/server-mount.js';
 import { makeTempDir } from '../helpers/tmp.js';

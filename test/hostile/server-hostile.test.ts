@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { strToU8, zipSync } from 'fflate';
 import WebSocket from 'ws';
 import { startServer, type RunningServer } from '../../server/src/api/start-server.js';
-import { CHUNK_HEADER_BYTES, PROTOCOL_VERSION, WS_SUBPROTOCOL, encodeChunk, type ErrorCode } from '../../server/src/api/protocol.js';
+import { CHUNK_HEADER_BYTES, PROTOCOL_VERSION, WS_SUBPROTOCOL, encodeChunk, type ErrorCode } from '../../server/src/contract/protocol.js';
 import { resolveServerConfig } from '../../server/src/config/server-config.js';
 import { syntheticSeries } from '../helpers/synthetic-series.js';
 import { createTestModel, testModelDatasetJson, testModelPlans } from '../helpers/test-model.js';

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sendCorrection } from '../../extension/src/correction.js';
-import type { CorrectionHeader } from '../../server/src/api/corrections-schema.js';
+import type { CorrectionHeader } from '../../server/src/contract/corrections.js';
 import { ScriptedQueue } from '../unit/api/scripted-queue.js';
 import { TOKENS, startTestServer, type TestServer } from './server-harness.js';
 

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sendCorrection } from '../../extension/src/correction.js';
-import type { CorrectionHeader } from '../../server/src/api/corrections-schema.js';
+import type { CorrectionHeader } from '../../server/src/contract/corrections.js';
 import { phantomSeriesInstances, type PhantomSeries } from '../../server/src/demo/demo-study.js';
 import { seriesToVolume } from '../../server/src/dicom/series-to-volume.js';
 import type { Volume } from '../../server/src/imaging/volume.js';

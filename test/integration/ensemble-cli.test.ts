@@ -10,7 +10,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { readImage } from '../../server/src/io/image-file.js';
-import { readNpz } from '../../server/src/io/npz.js';
+import { readNpz } from '../../server/src/formats/npz.js';
 import { createTestModel } from '../helpers/test-model.js';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.js';
 import { makeTempDir } from '../helpers/tmp.js';

@@ -114,18 +114,19 @@ describe('Redis (BullMQ) job queue', () => {
     const w = await startRedisWorker({ url: redis.url, queueName: name, registry });
     try {
       const c = collector();
-      let cancelAt = 0;
+      let cancelled = false;
       const { jobId } = q.submit(segmentRequest('s', seriesFolder(tmp.dir, { nx: 96, ny: 96, nz: 40 }), { tta: true, step: 0.25 }), (e) => {
         c.onEvent(e);
-        if (e.type === 'progress' && e.progress.stage === 'predicting' && !cancelAt) {
-          cancelAt = performance.now();
+        if (e.type === 'progress' && e.progress.stage === 'predicting' && !cancelled) {
+          cancelled = true;
           q.cancel(jobId);
         }
       });
       expect(await c.ended).toEqual({ type: 'cancelled', jobId });
       const t0 = performance.now();
       while (registry.warm().some((m) => m.inUse > 0)) {
-        if (performance.now() - t0 > 1000) throw new Error('the worker still holds the model 1 s after cancel');
+        // a hang guard sized for a loaded machine, not a speed claim
+        if (performance.now() - t0 > 30_000) throw new Error('the worker still holds the model 30 s after cancel');
         await sleep(10);
       }
       expect(c.events.filter((e) => e.type === 'result')).toEqual([]);

@@ -10,13 +10,15 @@ import { join } from 'node:path';
 import type { Volume } from '../../server/src/imaging/volume.js';
 import { OnnxSession } from '../../server/src/engines/onnx/session.js';
 import { readImage } from '../../server/src/io/image-file.js';
-import { readNpz } from '../../server/src/io/npz.js';
-import { unpickle } from '../../server/src/models/checkpoint/pickle.js';
-import { pyToJson, readNnunetCheckpoint } from '../../server/src/models/checkpoint/reader.js';
+import { readNpz } from '../../server/src/formats/npz.js';
+import { unpickle } from '../../server/src/formats/pickle.js';
+import { pyToJson } from '../../server/src/formats/pickle.js';
+import { readNnunetCheckpoint } from '../../server/src/models/checkpoint/reader.js';
 import { LoadedModel } from '../../server/src/models/loaded-model.js';
 import { ModelStore, type StoredModel } from '../../server/src/models/model-store.js';
-import { parsePreprocessingPlans, preprocessCase } from '../../server/src/nnunet/preprocessing/default-preprocessor.js';
+import { preprocessCase } from '../../server/src/nnunet/preprocessing/default-preprocessor.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { parsePlans } from '../../server/src/nnunet/plans/plans.js';
 
 const FIX = join(process.cwd(), 'test/fixtures/nnunet-oracle');
 const CASES = ['spheres_010', 'spheres_011', 'spheres_012'];
@@ -209,7 +211,7 @@ describe('checkpoints saved by the real torch.save', () => {
 describe('preprocessing equals nnU-Net DefaultPreprocessor output', () => {
   it.each(['3d_fullres', '2d'])('%s', async (configuration) => {
     const pre = join(FIX, 'preprocessed/Dataset901_SpheresCT');
-    const plans = parsePreprocessingPlans(JSON.parse(readFileSync(join(pre, 'nnUNetPlans.json'), 'utf8')));
+    const plans = parsePlans(JSON.parse(readFileSync(join(pre, 'nnUNetPlans.json'), 'utf8')));
     const datasetJson = JSON.parse(readFileSync(join(pre, 'dataset.json'), 'utf8'));
     const image = await readImage(join(FIX, 'images/imagesTr/spheres_000_0000.nii.gz'));
     const seg = await readImage(join(FIX, 'images/labelsTr/spheres_000.nii.gz'));

@@ -2,9 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { extractDatasetFingerprint, loadDatasetJson } from '../../server/src/io/nnunet-raw.js';
 import { DatasetFingerprintSchema } from '../../server/src/nnunet/experiment_planning/fingerprint.js';
-import { planExperiment, PlansSchema } from '../../server/src/nnunet/experiment_planning/planner.js';
+import { planExperiment } from '../../server/src/nnunet/experiment_planning/planner.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.js';
+import { PlansSchema } from '../../server/src/nnunet/plans/plans.js';
 
 describe('fingerprint + plans on a synthetic raw dataset', () => {
   const tmp = makeTempDir();

@@ -14,7 +14,7 @@ import {
   type ServerMessage,
   type ServerMessageOf,
   type UploadStatusMessage,
-} from '../../server/src/api/protocol.js';
+} from '../../server/src/contract/protocol.js';
 
 export type Received = { kind: 'json'; message: ServerMessage } | { kind: 'binary'; frameId: number; payload: Uint8Array };
 

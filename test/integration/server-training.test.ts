@@ -8,17 +8,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../server/src/api/start-server.js';
-import type { TrainingUpdateMessage } from '../../server/src/api/protocol.js';
+import type { TrainingUpdateMessage } from '../../server/src/contract/protocol.js';
 import { resolveServerConfig } from '../../server/src/config/server-config.js';
 import { writePhantomDataset } from '../../server/src/demo/phantom-dataset.js';
 import { TRAINING_JOB_FILE } from '../../server/src/jobs/training/training-jobs.js';
-import type { TrainRequestInput } from '../../server/src/jobs/training/train-request.js';
+import type { TrainRequestInput } from '../../server/src/contract/train-request.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { TestClient } from './server-client.js';
 import WebSocket from 'ws';
 import { ServerConnection, type SocketLike } from '../../extension/src/server-connection.js';
 import { mergeEpochs } from '../../extension/src/training-view.js';
-import type { EpochMetrics } from '../../server/src/training/events.js';
+import type { EpochMetrics } from '../../server/src/contract/training-events.js';
 
 const ADMIN = 'training-admin-token-0123456789';
 const READER = 'training-reader-token-0123456789';

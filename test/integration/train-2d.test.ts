@@ -10,9 +10,10 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.js';
-import { ensurePreprocessed, shrinkPlans } from '../../server/src/training/prepare.js';
+import { shrinkPlans } from '../../server/src/training/prepare.js';
 import { train } from '../../server/src/training/trainer.js';
 import { ModelStore } from '../../server/src/models/model-store.js';
+import { ensurePreprocessed } from '../../server/src/pipelines/plan-and-preprocess.js';
 
 const EPOCHS = Number(process.env.TRAIN2D_EPOCHS ?? 8);
 const ITERS = Number(process.env.TRAIN2D_ITERS ?? 10);

@@ -11,8 +11,9 @@ import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
 import { writePhantomDataset } from '../../server/src/demo/phantom-dataset.js';
-import { ensurePreprocessed, shrinkPlans } from '../../server/src/training/prepare.js';
+import { shrinkPlans } from '../../server/src/training/prepare.js';
 import { train } from '../../server/src/training/trainer.js';
+import { ensurePreprocessed } from '../../server/src/pipelines/plan-and-preprocess.js';
 
 const EPOCHS = Number(process.env.TRAIN3D_EPOCHS ?? 40);
 const ITERS = Number(process.env.TRAIN3D_ITERS ?? 25);

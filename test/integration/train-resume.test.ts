@@ -8,11 +8,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTempDir } from '../helpers/tmp.js';
 import { writeSyntheticDataset } from '../helpers/synthetic-dataset.js';
-import { ensurePreprocessed, shrinkPlans } from '../../server/src/training/prepare.js';
+import { shrinkPlans } from '../../server/src/training/prepare.js';
 import { train, type TrainOptions } from '../../server/src/training/trainer.js';
 import { polyLr } from '../../server/src/training/optimizer.js';
 import { readTrainingState } from '../../server/src/training/training-state.js';
 import { readNnunetCheckpoint } from '../../server/src/models/checkpoint/reader.js';
+import { ensurePreprocessed } from '../../server/src/pipelines/plan-and-preprocess.js';
 
 describe('train: kill and resume', () => {
   const tmp = makeTempDir('nnseg-train-resume-');

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { writePhantomDataset } from '../../server/src/demo/phantom-dataset.js';
 import { extractDatasetFingerprint, loadDatasetJson } from '../../server/src/io/nnunet-raw.js';
 import { planExperiment } from '../../server/src/nnunet/experiment_planning/planner.js';
-import { preprocessDataset } from '../../server/src/nnunet/preprocessing/preprocess-dataset.js';
+import { preprocessDataset } from '../../server/src/pipelines/preprocess-dataset.js';
 import {
   configureAugmentation,
   createTrainingLoader,

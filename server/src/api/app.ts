@@ -13,16 +13,18 @@ import { WebSocketServer } from 'ws';
 import type { ServerConfig } from '../config/server-config.js';
 import type { JobQueue, JobRecord } from '../jobs/types.js';
 import { MODEL_NAME_PATTERN, type ModelStore } from '../models/model-store.js';
-import { CorrectionStore, correctionsRoot, mountCorrectionRoutes } from './corrections.js';
-import { CORRECTION_HEADER } from './corrections-schema.js';
+import { CorrectionStore, correctionsRoot } from '../corrections/correction-store.js';
+import { mountCorrectionRoutes } from './corrections.js';
+import { CORRECTION_HEADER } from '../contract/corrections.js';
 import { mountTrainingRoutes } from './training-routes.js';
 import type { TrainingJobs } from '../jobs/training/training-jobs.js';
 import { Authenticator, hostAllowed, isLoopback, originAllowed, roleAllows, tokenFromRequest, type Principal, type ServerIdentity } from './auth.js';
 import { Hub, stderrLogger, type Logger } from './hub.js';
 import { ApiMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
-import { CHUNK_HEADER_BYTES, PROTOCOL_VERSION, WS_SUBPROTOCOL, type ErrorCode, type Role } from './protocol.js';
-import { SERVER_VERSION, WsSession, modelSummaries } from './ws-session.js';
+import { CHUNK_HEADER_BYTES, PROTOCOL_VERSION, WS_SUBPROTOCOL, type ErrorCode, type Role } from '../contract/protocol.js';
+import { NNSEG_VERSION } from '../contract/version.js';
+import { WsSession, modelSummaries } from './ws-session.js';
 import { sweepWorkDir } from './work-sweep.js';
 
 /** How often stale uploads and import archives are looked for. */
@@ -141,7 +143,7 @@ export function createApp(deps: AppDeps): ApiServer {
     const jobs = queue.list();
     res.json({
       status: hub.shuttingDown ? 'stopping' : 'ok',
-      version: SERVER_VERSION,
+      version: NNSEG_VERSION,
       protocolVersion: PROTOCOL_VERSION,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       jobs: { queued: jobs.filter((j) => j.state === 'queued').length, running: jobs.filter((j) => j.state === 'running').length },
@@ -154,7 +156,7 @@ export function createApp(deps: AppDeps): ApiServer {
   });
 
   app.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument(SERVER_VERSION));
+    res.json(openApiDocument(NNSEG_VERSION));
   });
 
   app.get('/api/models', requireRole('viewer'), (_req, res) => {

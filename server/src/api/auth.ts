@@ -1,7 +1,7 @@
 /** Bearer tokens with roles and expiry, and the browser-origin allow-list. Pure: no I/O. */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { WS_TOKEN_SUBPROTOCOL_PREFIX, type ErrorCode, type Role } from './protocol.js';
+import { WS_TOKEN_SUBPROTOCOL_PREFIX, type ErrorCode, type Role } from '../contract/protocol.js';
 import type { TokenConfig } from '../config/server-config.js';
 
 export interface Principal {

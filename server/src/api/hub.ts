@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { JobEvent, JobQueue, SegmentOptions } from '../jobs/types.js';
 import type { ServerConfig } from '../config/server-config.js';
 import type { ApiMetrics } from './metrics.js';
-import type { InstanceManifestEntry } from './protocol.js';
+import type { InstanceManifestEntry } from '../contract/protocol.js';
 import { UploadSpool } from './upload-spool.js';
 
 export type LogFields = Record<string, string | number | boolean | undefined>;

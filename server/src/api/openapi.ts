@@ -1,5 +1,5 @@
 /** The OpenAPI 3.1 description of the HTTP routes (served at GET /openapi.json). */
-import { ERROR_CODES, PROTOCOL_VERSION } from './protocol.js';
+import { ERROR_CODES, PROTOCOL_VERSION } from '../contract/protocol.js';
 
 const errorResponse = (description: string) => ({
   description,

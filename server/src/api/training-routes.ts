@@ -6,7 +6,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { TrainingJobError, type TrainingJobs } from '../jobs/training/training-jobs.js';
 import type { Principal } from './auth.js';
 import type { Logger } from './hub.js';
-import type { ErrorCode, Role } from './protocol.js';
+import type { ErrorCode, Role } from '../contract/protocol.js';
 
 type AuthedRequest = Request & { principal?: Principal };
 

@@ -8,7 +8,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ErrorCode, InstanceManifestEntry } from './protocol.js';
+import type { ErrorCode, InstanceManifestEntry } from '../contract/protocol.js';
 import { rejectNonImageInstance } from './dicom-sniff.js';
 
 export class UploadError extends Error {

@@ -26,11 +26,11 @@ import {
   type SegmentMessage,
   type TrainingControlMessage,
   type TrainMessage,
-} from './protocol.js';
+} from '../contract/protocol.js';
+import { NNSEG_VERSION } from '../contract/version.js';
 import { UploadError } from './upload-spool.js';
 
 export const SERVER_NAME = 'nnseg';
-export const SERVER_VERSION = '0.1.0';
 
 /** Partial slabs are skipped while this many bytes wait in the socket's send buffer (slow client). */
 const PARTIAL_BACKLOG_BYTES = 16 << 20;
@@ -283,7 +283,7 @@ export class WsSession implements JobSink {
     this.send({
       type: 'welcome',
       protocolVersion: PROTOCOL_VERSION,
-      server: { name: SERVER_NAME, version: SERVER_VERSION },
+      server: { name: SERVER_NAME, version: NNSEG_VERSION },
       sessionId: this.session.sessionId,
       subject: principal.subject,
       role: principal.role,

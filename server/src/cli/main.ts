@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /** The `nnseg` command. Each subcommand lives in ./commands and registers itself on the program. */
 import { Command } from 'commander';
+import { NNSEG_VERSION } from '../contract/version.js';
 import { COMMANDS } from './commands/index.js';
 
 const program = new Command('nnseg')
   .description('nnU-Net v2 compatible segmentation: plan, preprocess, train, predict, DICOM, serve')
-  .version('0.1.0')
+  .version(NNSEG_VERSION)
   .showHelpAfterError()
   .configureHelp({ sortSubcommands: true });
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { RoleSchema, type Limits } from '../api/protocol.js';
+import { RoleSchema, type Limits } from '../contract/protocol.js';
 import { modelStoreRoot } from '../models/store-location.js';
 
 export const SERVER_CONFIG_FORMAT_VERSION = 1;

@@ -7,7 +7,9 @@ import dcmjs, { type Naturalized } from 'dcmjs';
 import type { Volume } from '../imaging/volume.js';
 import type { SeriesVolume } from './series-to-volume.js';
 import { SEGMENTATION_STORAGE } from './sop-classes.js';
-import { srgbToDicomLab, DEFAULT_PALETTE, type SegmentDescription } from './segment-codes.js';
+import { srgbToDicomLab } from '../contract/segment-color.js';
+import { NNSEG_VERSION } from '../contract/version.js';
+import { DEFAULT_PALETTE, type SegmentDescription } from './segment-codes.js';
 import { newUid } from './uid.js';
 import './part10.js'; // silences dcmjs logging
 
@@ -221,7 +223,7 @@ export function writeSeg(labels: Volume, source: SegSource, segments: SegmentDes
     Manufacturer: 'nnseg',
     ManufacturerModelName: 'nnseg',
     DeviceSerialNumber: '1',
-    SoftwareVersions: options.algorithmVersion ?? '0.1.0',
+    SoftwareVersions: options.algorithmVersion ?? NNSEG_VERSION,
     ImageType: ['DERIVED', 'PRIMARY'],
     ContentLabel: (options.contentLabel ?? 'NNSEG').toUpperCase().replace(/[^A-Z0-9_ ]/g, '_').slice(0, 16),
     ContentDescription: options.contentDescription ?? 'nnU-Net segmentation',

@@ -6,9 +6,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
-import { pyToJson } from '../models/checkpoint/reader.js';
-import { unpickle } from '../models/checkpoint/pickle.js';
-import { Pickler, PyFloat, PyTuple, type WriteValue } from '../models/checkpoint/pickler.js';
+import { pyToJson, unpickle } from '../formats/pickle.js';
+import { Pickler, PyFloat, PyTuple, type WriteValue } from '../formats/pickler.js';
 import type { PreprocessedProperties } from '../nnunet/preprocessing/default-preprocessor.js';
 
 const floats = (a: readonly number[]) => a.map((v) => new PyFloat(v));

@@ -23,11 +23,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { JobError, toJobError, loggableMessage } from './errors.js';
+import { JobError, toJobError, loggableMessage } from '../contract/job-errors.js';
 import { createInferenceThreads, type InferenceThreads, type JobExecutor } from './inference-proxy.js';
 import { JobJournal } from './job-journal.js';
 import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
-import { parseSegmentRequest } from './schemas.js';
+import { parseSegmentRequest } from '../contract/job-schemas.js';
 import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, PartialLabelmap, SegmentRequest } from './types.js';
 
 export type { DicomWebSource, FetchSeries } from './run-job.js';

@@ -8,7 +8,7 @@
  *                holds the PACS client) / warm (what the thread's registry holds)
  */
 import { z } from 'zod';
-import { JobErrorCodeSchema, JobProgressSchema, SegmentRequestSchema, SegmentStatisticsSchema, SeriesSourceSchema } from './schemas.js';
+import { JobErrorCodeSchema, JobProgressSchema, SegmentRequestSchema, SegmentStatisticsSchema, SeriesSourceSchema } from '../contract/job-schemas.js';
 
 export const INFERENCE_PROTOCOL_VERSION = 1;
 

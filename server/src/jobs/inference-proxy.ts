@@ -22,7 +22,7 @@ import { rmSync } from 'node:fs';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { ModelRegistry } from '../models/model-registry.js';
 import { workerScriptUrl } from '../workers/pool.js';
-import { JobError } from './errors.js';
+import { JobError } from '../contract/job-errors.js';
 import { describeIssues, FromThreadSchema, INFERENCE_PROTOCOL_VERSION, type FromThread, type InferenceThreadConfig, type ToThread } from './inference-protocol.js';
 import { removeSpooledSeries, type JobRunnerOptions } from './run-job.js';
 import type { SegmentContext } from './segment-series.js';

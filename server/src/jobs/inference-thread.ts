@@ -11,7 +11,7 @@
 import { isMainThread, parentPort, workerData, type MessagePort, type Transferable } from 'node:worker_threads';
 import { ModelRegistry } from '../models/model-registry.js';
 import { ModelStore } from '../models/model-store.js';
-import { isAbortError, toJobError } from './errors.js';
+import { isAbortError, toJobError } from '../contract/job-errors.js';
 import { describeIssues, InferenceThreadConfigSchema, ToThreadSchema, type FromThread, type InferenceThreadConfig } from './inference-protocol.js';
 import { runSegmentJob, type DicomWebSource, type FetchSeries } from './run-job.js';
 import type { SegmentRequest } from './types.js';

@@ -10,11 +10,12 @@
  * last write after a crash, an edit by hand — is reported in `problems` and skipped; it never stops the
  * server nor hides the other jobs.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
-import { JobRecordSchema, SegmentRequestSchema } from './schemas.js';
+import { JobRecordSchema, SegmentRequestSchema } from '../contract/job-schemas.js';
 import type { JobRecord, SegmentRequest } from './types.js';
+import { writeFileAtomic } from '../formats/atomic-file.js';
 
 export const JOURNAL_VERSION = 1;
 
@@ -85,16 +86,8 @@ export class JobJournal {
     }
     for (const e of entries) if (ENDED.has(e.job.state)) delete e.request;
     // compaction: write the survivors to a temp file, fsync, rename over the journal
-    const tmp = `${path}.compact-${process.pid}`;
-    const tfd = openSync(tmp, 'w', 0o600);
-    try {
-      const text = entries.map((e) => serialize(e)).join('');
-      if (text) writeSync(tfd, text);
-      fsyncSync(tfd);
-    } finally {
-      closeSync(tfd);
-    }
-    renameSync(tmp, path);
+    const text = entries.map((e) => serialize(e)).join('');
+    writeFileAtomic(path, text, { mode: 0o600, durable: true });
     return { journal: new JobJournal(path, openSync(path, 'a', 0o600)), entries, problems };
   }
 

@@ -28,10 +28,10 @@ import { Queue, QueueEvents, UnrecoverableError, Worker, type Job as BullJob, ty
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { ModelRegistry } from '../models/model-registry.js';
-import { isAbortError, JobError, toJobError, loggableMessage } from './errors.js';
+import { isAbortError, JobError, toJobError, loggableMessage } from '../contract/job-errors.js';
 import { createInferenceThreads, type JobExecutor } from './inference-proxy.js';
 import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
-import { JobErrorCodeSchema, JobProgressSchema, parseSegmentRequest, SegmentRequestSchema, SegmentStatisticsSchema } from './schemas.js';
+import { JobErrorCodeSchema, JobProgressSchema, parseSegmentRequest, SegmentRequestSchema, SegmentStatisticsSchema } from '../contract/job-schemas.js';
 import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, SegmentRequest, SegmentResult } from './types.js';
 
 export const DEFAULT_QUEUE_NAME = 'nnseg-segment';

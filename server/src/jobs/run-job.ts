@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoadOptions } from '../models/loaded-model.js';
 import type { AcquiredModel, ModelRegistry } from '../models/model-registry.js';
-import { JobError } from './errors.js';
+import { JobError } from '../contract/job-errors.js';
 import { segmentSeries, type SegmentContext } from './segment-series.js';
 import type { JobLimits, SegmentRequest, SegmentResult, SeriesSource } from './types.js';
 

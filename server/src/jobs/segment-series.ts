@@ -16,7 +16,7 @@ import type { LoadedModel } from '../models/loaded-model.js';
 import type { ModelCard } from '../models/model-card.js';
 import { regionEntries } from '../nnunet/dataset/labels.js';
 import type { PredictionProgress } from '../nnunet/inference/predict-case.js';
-import { isAbortError, JobError } from './errors.js';
+import { isAbortError, JobError } from '../contract/job-errors.js';
 import { DEFAULT_JOB_LIMITS, type JobLimits, type JobProgress, type JobStage, type PartialLabelmap, type SegmentOptions, type SegmentResult, type SegmentStatistics } from './types.js';
 
 export type SeriesInput = { folder: string } | { files: Uint8Array[] };

@@ -3,62 +3,26 @@
  * queue, workers, the segment pipeline). The API never runs a model itself; the job layer never touches a
  * socket. Both the in-process queue and the Redis (BullMQ) queue implement `JobQueue`.
  */
-import type { SegType } from '../dicom/seg-writer.js';
+import type {
+  JobErrorCode,
+  JobProgress,
+  JobRecord,
+  SegmentRequest,
+  SegmentStatistics,
+} from '../contract/job-schemas.js';
 
-/** Where the series of a segment job comes from. */
-export type SeriesSource =
-  /** instances pushed by a client, spooled by the API into a job-owned temp folder (removed after the job) */
-  | { kind: 'folder'; path: string }
-  /** a series the server pulls itself from the configured DICOMweb PACS */
-  | { kind: 'dicomweb'; studyInstanceUID: string; seriesInstanceUID: string };
-
-export interface SegmentOptions {
-  /** model name in the model store */
-  model: string;
-  configuration?: string;
-  /** fold names ('0'…'4', 'all'); default every stored fold */
-  folds?: string[];
-  /** mirroring test-time augmentation (default true, as nnU-Net) */
-  tta?: boolean;
-  /** sliding-window step as a fraction of the patch (default 0.5) */
-  step?: number;
-  /** DICOM SEG flavour of the result (default 'binary') */
-  segType?: SegType;
-}
-
-export interface SegmentRequest {
-  /** fairness key: jobs are served round-robin across sessions, FIFO within one */
-  sessionId: string;
-  /** who asked (token subject), for the job list; never patient data */
-  owner?: string;
-  series: SeriesSource;
-  options: SegmentOptions;
-}
-
-export type JobStage = 'queued' | 'receiving' | 'assembling' | 'preprocessing' | 'predicting' | 'postprocessing' | 'encoding';
-
-export interface JobProgress {
-  stage: JobStage;
-  /** 0…100 over the whole job */
-  percent: number;
-  /** stage-local counters, e.g. network calls done/total while predicting */
-  done?: number;
-  total?: number;
-  /** seconds until the job is expected to end, when it can be estimated */
-  etaSeconds?: number;
-}
-
-/** Per-segment statistics on the source grid (intensities in the series' stored units, e.g. HU). */
-export interface SegmentStatistics {
-  segmentNumber: number;
-  label: number;
-  name: string;
-  voxelCount: number;
-  volumeMl: number;
-  meanIntensity: number | null;
-  minIntensity: number | null;
-  maxIntensity: number | null;
-}
+// the wire shapes are inferred from the zod schemas in contract/job-schemas.ts; re-exported for the job layer
+export type {
+  JobErrorCode,
+  JobProgress,
+  JobRecord,
+  JobStage,
+  JobState,
+  SegmentOptions,
+  SegmentRequest,
+  SegmentStatistics,
+  SeriesSource,
+} from '../contract/job-schemas.js';
 
 export interface SegmentResult {
   /** the DICOM SEG, Part 10 bytes */
@@ -81,15 +45,6 @@ export interface PartialLabelmap {
   labels: Uint8Array;
 }
 
-export type JobErrorCode =
-  | 'UNKNOWN_MODEL'
-  | 'BAD_SERIES'
-  | 'MODEL_FAILED'
-  | 'PACS_UNAVAILABLE'
-  | 'INTERRUPTED'
-  | 'LIMIT_EXCEEDED'
-  | 'INTERNAL';
-
 export type JobEvent =
   | { type: 'queued'; jobId: string; position: number }
   | { type: 'progress'; jobId: string; progress: JobProgress }
@@ -97,24 +52,6 @@ export type JobEvent =
   | { type: 'result'; jobId: string; result: SegmentResult }
   | { type: 'error'; jobId: string; code: JobErrorCode; message: string }
   | { type: 'cancelled'; jobId: string };
-
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-
-/** What is persisted and listed about a job (no pixel data, no patient data). */
-export interface JobRecord {
-  id: string;
-  sessionId: string;
-  owner?: string;
-  state: JobState;
-  model: string;
-  createdAt: string;
-  startedAt?: string;
-  endedAt?: string;
-  progress?: JobProgress;
-  error?: { code: JobErrorCode; message: string };
-  /** set when succeeded */
-  resultSeriesInstanceUID?: string;
-}
 
 export interface JobQueue {
   /** Queues a job; events for it go to `onEvent` (first one: 'queued'). Throws for a request that can never run. */

@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { buildOnnxModel } from '../engines/onnx/graph.js';
 import { OnnxSession } from '../engines/onnx/session.js';
-import { networkSpecFromPlans, type DatasetJsonLike, type PlansLike } from '../nnunet/network/from-plans.js';
+import { networkSpecFromPlans, type DatasetJsonLike } from '../nnunet/network/from-plans.js';
 import { loadWeights } from './checkpoint/weights.js';
 import { readNnunetCheckpoint } from './checkpoint/reader.js';
+import { type PlansConfigurations } from '../nnunet/plans/plans.js';
 
 export interface ConvertedCheckpoint {
   onnx: Uint8Array;
@@ -24,7 +25,7 @@ export async function convertCheckpointToOnnx(
 ): Promise<ConvertedCheckpoint> {
   const where = basename(pthPath);
   // the plans first: an absurd plans file is refused before a byte of the checkpoint is parsed
-  const spec = networkSpecFromPlans(plans as PlansLike, configurationName, datasetJson);
+  const spec = networkSpecFromPlans(plans as PlansConfigurations, configurationName, datasetJson);
   let checkpoint;
   try {
     checkpoint = readNnunetCheckpoint(new Uint8Array(readFileSync(pthPath)));
@@ -48,7 +49,7 @@ export async function convertCheckpointToOnnx(
 
 /** An .onnx brought without a checkpoint: its input/output channels must fit the plans and dataset.json. */
 export async function readOnnxOnlyModel(onnxPath: string, plans: unknown, configurationName: string, datasetJson: DatasetJsonLike): Promise<void> {
-  const spec = networkSpecFromPlans(plans as PlansLike, configurationName, datasetJson);
+  const spec = networkSpecFromPlans(plans as PlansConfigurations, configurationName, datasetJson);
   let session: OnnxSession;
   try {
     session = await OnnxSession.create(new Uint8Array(readFileSync(onnxPath)), { device: 'cpu', intraOpThreads: 1 });

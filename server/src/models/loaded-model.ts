@@ -10,9 +10,9 @@ import type { LabelValue } from '../nnunet/dataset/dataset-json.js';
 import { predictCase, type CasePrediction, type CaseModel, type PredictCaseOptions } from '../nnunet/inference/predict-case.js';
 import { predictionCost, type PredictionCost } from '../nnunet/inference/prediction-cost.js';
 import { parsePostprocessingJson } from '../nnunet/postprocessing/postprocessing.js';
-import { parsePreprocessingPlans } from '../nnunet/preprocessing/default-preprocessor.js';
 import type { ConfigurationCard, ModelCard } from './model-card.js';
 import type { StoredModel } from './model-store.js';
+import { parsePlans } from '../nnunet/plans/plans.js';
 
 /** nnU-Net needs -c; without it we take the configuration most models are used with. */
 const PREFERRED_CONFIGURATIONS = ['3d_fullres', '3d_cascade_fullres', '2d', '3d_lowres'];
@@ -55,7 +55,7 @@ export class LoadedModel {
   static async load(stored: StoredModel, options: LoadOptions = {}): Promise<LoadedModel> {
     const configuration = chooseConfiguration(stored.card, options.configuration);
     const folder = join(stored.path, configuration.folder);
-    const plans = parsePreprocessingPlans(JSON.parse(readFileSync(join(folder, 'plans.json'), 'utf8')), `${configuration.folder}/plans.json`);
+    const plans = parsePlans(JSON.parse(readFileSync(join(folder, 'plans.json'), 'utf8')), `${configuration.folder}/plans.json`);
     const datasetJson = JSON.parse(readFileSync(join(folder, 'dataset.json'), 'utf8')) as {
       labels: Record<string, LabelValue>;
       regions_class_order?: number[] | null;

@@ -14,7 +14,7 @@
  */
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { JobError } from '../jobs/errors.js';
+import { JobError } from '../contract/job-errors.js';
 import { chooseConfiguration, LoadedModel, type LoadOptions } from './loaded-model.js';
 import type { ModelStore, StoredModel } from './model-store.js';
 

@@ -12,11 +12,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { resolvePlansConfiguration } from '../nnunet/network/from-plans.js';
 import { convertCheckpointToOnnx, readOnnxOnlyModel } from './checkpoint-import.js';
 import { MODEL_CARD_FORMAT_VERSION, ModelCardSchema, type ConfigurationCard, type FoldCard, type ModelCard } from './model-card.js';
 import { describeTrainedModelFolder, findTrainedModelFolders } from './results-folder.js';
 import { extractZip } from './zip-archive.js';
+import { configurationDict } from '../nnunet/plans/plans.js';
 
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -192,7 +192,7 @@ export class ModelStore {
         throw new Error(`${trained.folderName}: its dataset.json labels differ from the other configurations in ${sourceName}`);
       datasetJson = dj;
       datasetName = plans.dataset_name;
-      const configuration = resolvePlansConfiguration(plans, trained.configuration);
+      const configuration = configurationDict(plans, trained.configuration);
       const outFolder = join(staging, trained.folderName);
       mkdirSync(outFolder, { recursive: true });
       for (const f of ['plans.json', 'dataset.json', 'dataset_fingerprint.json', 'postprocessing.json'])
@@ -269,7 +269,7 @@ export class ModelStore {
     const plansRaw = readJson(options.plansPath, 'plans.json');
     const plans = parseWith(PlansSubset, plansRaw, options.plansPath);
     const dj = parseWith(DatasetJsonSubset, readJson(options.datasetJsonPath, 'dataset.json'), options.datasetJsonPath);
-    const configuration = resolvePlansConfiguration(plans, options.configuration);
+    const configuration = configurationDict(plans, options.configuration);
     await readOnnxOnlyModel(source, plansRaw, options.configuration, dj);
     const folderName = `onnx__${plans.plans_name}__${options.configuration}`;
     const foldOut = join(staging, folderName, 'fold_all');

@@ -11,8 +11,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import type { StoredCorrection } from '../api/corrections-schema.js';
-import { CorrectionStore, correctionsRoot } from '../api/corrections.js';
+import type { StoredCorrection } from '../contract/corrections.js';
+import { CorrectionStore, correctionsRoot } from '../corrections/correction-store.js';
 import { DicomWebClient } from '../dicom/dicomweb/client.js';
 import { readSeriesFolder } from '../dicom/series-folder.js';
 import type { Volume } from '../imaging/volume.js';

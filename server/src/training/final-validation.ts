@@ -14,11 +14,11 @@ import { OnnxSession } from '../engines/onnx/session.js';
 import { readImage, writeImage } from '../io/image-file.js';
 import { listTrainingCases, loadDatasetJson } from '../io/nnunet-raw.js';
 import { LabelManager } from '../nnunet/dataset/labels.js';
-import { evaluateFolder } from '../nnunet/evaluation/evaluate-folder.js';
+import { evaluateFolder } from '../pipelines/evaluate-folder.js';
 import type { Summary } from '../nnunet/evaluation/summary.js';
 import { predictCase } from '../nnunet/inference/predict-case.js';
 import type { NetworkSpec } from '../nnunet/network/spec.js';
-import { parsePreprocessingPlans } from '../nnunet/preprocessing/default-preprocessor.js';
+import { parsePlans } from '../nnunet/plans/plans.js';
 
 export interface FinalValidationOptions {
   spec: NetworkSpec;
@@ -40,7 +40,7 @@ export async function runFinalValidation(o: FinalValidationOptions): Promise<Sum
   if (missing.length) throw new Error(`final validation: cases ${missing.join(', ')} are not in ${o.rawDatasetFolder}/imagesTr`);
   const outDir = join(o.foldFolder, 'validation');
   mkdirSync(outDir, { recursive: true });
-  const plans = parsePreprocessingPlans(o.plans, 'plans.json');
+  const plans = parsePlans(o.plans, 'plans.json');
   const session = await OnnxSession.create(buildOnnxModel(o.spec, o.weights), { device: 'cpu' });
   try {
     let done = 0;

@@ -1,63 +1,7 @@
 /**
- * What `nnseg train` runs when a dataset has not been planned/preprocessed yet: the same steps as
- * `nnseg plan-and-preprocess` (fingerprint → plans → preprocessing of the requested configuration).
+ * Plans overrides for quick runs and CI. (Planning and preprocessing themselves: pipelines/plan-and-preprocess.ts.)
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { extractDatasetFingerprint, loadDatasetJson } from '../io/nnunet-raw.js';
-import { planExperiment, PLANNER_PRESETS } from '../nnunet/experiment_planning/planner.js';
-import { preprocessDataset } from '../nnunet/preprocessing/preprocess-dataset.js';
-import { resolvePlansConfiguration } from '../nnunet/network/from-plans.js';
-
-export interface EnsurePreprocessedOptions {
-  rawDatasetFolder: string;
-  /** nnUNet_preprocessed/<Dataset> */
-  preprocessedDatasetFolder: string;
-  datasetName: string;
-  plansName?: string;
-  configuration: string;
-  workers?: number;
-  log?: (line: string) => void;
-  /** told when planning or preprocessing actually runs (skipped when their outputs exist) */
-  onStage?: (stage: 'planning' | 'preprocessing') => void;
-}
-
-/** Plans (if missing) and preprocesses `configuration` (if its data folder is missing); returns the plans. */
-export async function ensurePreprocessed(o: EnsurePreprocessedOptions): Promise<Record<string, unknown>> {
-  const log = o.log ?? (() => {});
-  const plansName = o.plansName ?? 'nnUNetPlans';
-  const plansPath = join(o.preprocessedDatasetFolder, `${plansName}.json`);
-  mkdirSync(o.preprocessedDatasetFolder, { recursive: true });
-  let plans: Record<string, unknown>;
-  if (existsSync(plansPath)) plans = JSON.parse(readFileSync(plansPath, 'utf8')) as Record<string, unknown>;
-  else {
-    const preset = PLANNER_PRESETS[plansName];
-    if (!preset) throw new Error(`no ${plansPath} and "${plansName}" is not a planner preset (${Object.keys(PLANNER_PRESETS).join(', ')})`);
-    log(`planning ${o.datasetName} (${plansName})`);
-    o.onStage?.('planning');
-    const dj = loadDatasetJson(o.rawDatasetFolder);
-    const fp = await extractDatasetFingerprint(o.rawDatasetFolder, { concurrency: o.workers ?? 2 });
-    writeFileSync(join(o.preprocessedDatasetFolder, 'dataset_fingerprint.json'), JSON.stringify(fp, null, 2));
-    plans = planExperiment(dj, fp, { preset, datasetName: o.datasetName }) as unknown as Record<string, unknown>;
-    writeFileSync(plansPath, JSON.stringify(plans, null, 4));
-  }
-  if (!existsSync(join(o.preprocessedDatasetFolder, 'dataset.json')))
-    copyFileSync(join(o.rawDatasetFolder, 'dataset.json'), join(o.preprocessedDatasetFolder, 'dataset.json'));
-  const config = resolvePlansConfiguration(plans as { configurations: Record<string, Record<string, unknown>> }, o.configuration);
-  const dataFolder = join(o.preprocessedDatasetFolder, String(config.data_identifier));
-  if (!existsSync(dataFolder)) {
-    log(`preprocessing ${o.configuration} into ${dataFolder}`);
-    o.onStage?.('preprocessing');
-    await preprocessDataset({
-      rawDatasetFolder: o.rawDatasetFolder,
-      plans,
-      configurations: [o.configuration],
-      outputFolder: o.preprocessedDatasetFolder,
-      numWorkers: o.workers ?? 2,
-    });
-  }
-  return plans;
-}
+import { configurationDict, type Plans } from '../nnunet/plans/plans.js';
 
 /**
  * A smaller network for quick runs and CI (documented override, not nnU-Net's plans): features capped at
@@ -65,12 +9,12 @@ export async function ensurePreprocessed(o: EnsurePreprocessedOptions): Promise<
  * one conv per stage in encoder and decoder when `lean`.
  */
 export function shrinkPlans(
-  plans: Record<string, unknown>,
+  plans: Plans,
   configuration: string,
   o: { baseFeatures: number; maxFeatures: number; maxStages?: number; patchSize?: number[]; batchSize?: number; lean?: boolean },
-): Record<string, unknown> {
-  const copy = JSON.parse(JSON.stringify(plans)) as { configurations: Record<string, Record<string, unknown>> };
-  const resolved = resolvePlansConfiguration(copy, configuration);
+): Plans {
+  const copy = JSON.parse(JSON.stringify(plans)) as Plans;
+  const resolved = configurationDict(copy, configuration);
   const arch = JSON.parse(JSON.stringify(resolved.architecture)) as { arch_kwargs: Record<string, unknown> };
   const k = arch.arch_kwargs;
   let n = k.n_stages as number;
@@ -95,5 +39,5 @@ export function shrinkPlans(
   const patch = (o.patchSize ?? (resolved.patch_size as number[])).map((p, a) => Math.max(total[a]!, Math.round(p / total[a]!) * total[a]!));
   own.patch_size = patch;
   if (o.batchSize !== undefined) own.batch_size = o.batchSize;
-  return copy as unknown as Record<string, unknown>;
+  return copy;
 }

@@ -11,7 +11,7 @@
  * (writeNnunetCheckpoint — nnU-Net can load them), model.onnx, training_log.json, progress.png,
  * debug.json, validation/summary.json, and our resume state (training-state.ts).
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type BackendChoice, type TfjsBackendName } from '../engines/tfjs/backend.js';
@@ -22,7 +22,7 @@ import { trainedModelFolderName } from '../models/results-folder.js';
 import { LabelManager } from '../nnunet/dataset/labels.js';
 import type { LabelValue } from '../nnunet/dataset/dataset-json.js';
 import type { Summary } from '../nnunet/evaluation/summary.js';
-import { networkSpecFromPlans, resolvePlansConfiguration } from '../nnunet/network/from-plans.js';
+import { networkSpecFromPlans } from '../nnunet/network/from-plans.js';
 import type { NetworkSpec } from '../nnunet/network/spec.js';
 import { emptyLog, writeCurvesPng, type TrainingLog } from './curves.js';
 import type { BatchSource, LoaderOptions, TrainingBatch } from './data/types.js';
@@ -32,6 +32,8 @@ import { NesterovSgd, NNUNET_SGD, polyLr } from './optimizer.js';
 import type { StoredModel } from '../models/model-store.js';
 import { pretrainedWeights } from './pretrained.js';
 import { hasTrainingState, readTrainingState, writeTrainingState } from './training-state.js';
+import { parsePlans, resolveConfiguration } from '../nnunet/plans/plans.js';
+import { writeFileAtomic, writeJsonAtomic } from '../formats/atomic-file.js';
 
 export type LoaderFactory = (kind: 'train' | 'val', options: LoaderOptions) => Promise<BatchSource> | BatchSource;
 
@@ -152,16 +154,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const trainerName = o.trainerName ?? 'nnUNetTrainer';
   const plans = o.plans ?? readJson(join(o.preprocessedDatasetFolder, `${plansName}.json`));
   const datasetJson = readJson(join(o.preprocessedDatasetFolder, 'dataset.json')) as { labels: Record<string, LabelValue>; regions_class_order?: number[] } & Record<string, unknown>;
-  const config = resolvePlansConfiguration(plans as { configurations: Record<string, Record<string, unknown>> }, o.configuration);
+  const parsedPlans = parsePlans(plans, `${plansName}.json`);
+  const config = resolveConfiguration(parsedPlans, o.configuration, `${plansName}.json`);
   const labels = new LabelManager(datasetJson.labels, datasetJson.regions_class_order);
   if (labels.hasRegions) throw new Error('region-based training (regions in dataset.json labels) is not supported by the nnseg trainer');
-  const spec = networkSpecFromPlans(plans as { configurations: Record<string, Record<string, unknown>> }, o.configuration, datasetJson);
+  const spec = networkSpecFromPlans(parsedPlans, o.configuration, datasetJson);
   if (config.previous_stage) throw new Error(`configuration ${o.configuration} is a cascade stage; cascade training is not supported`);
-  const patchSize = config.patch_size as number[] | undefined;
-  const dataIdentifier = config.data_identifier as string | undefined;
-  if (!patchSize || !dataIdentifier) throw new Error(`plans: configuration ${o.configuration} lacks patch_size or data_identifier`);
+  const { patch_size: patchSize, data_identifier: dataIdentifier } = config;
+  if (!patchSize) throw new Error(`plans: configuration ${o.configuration} lacks patch_size`);
   const is2d = patchSize.length === 2;
-  const batchSize = o.batchSize ?? (config.batch_size as number);
+  const batchSize = o.batchSize ?? config.batch_size;
+  if (batchSize === undefined) throw new Error(`plans: configuration ${o.configuration} lacks batch_size`);
   const batchDice = Boolean(config.batch_dice);
   const numEpochs = o.numEpochs ?? 1000;
   const iterations = o.iterationsPerEpoch ?? 250;
@@ -185,8 +188,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const outputFolder = join(o.resultsFolder, trainedModelFolderName(trainerName, plansName, o.configuration));
   const foldFolder = join(outputFolder, `fold_${o.fold}`);
   mkdirSync(foldFolder, { recursive: true });
-  writeFileSync(join(outputFolder, 'plans.json'), JSON.stringify(plans, null, 4));
-  writeFileSync(join(outputFolder, 'dataset.json'), JSON.stringify(datasetJson, null, 4));
+  // nnUNetTrainer: save_json(plans / dataset_json, ..., sort_keys=False)
+  writeJsonAtomic(join(outputFolder, 'plans.json'), plans, { python: { sortKeys: false } });
+  writeJsonAtomic(join(outputFolder, 'dataset.json'), datasetJson, { python: { sortKeys: false } });
   const fpPath = join(o.preprocessedDatasetFolder, 'dataset_fingerprint.json');
   if (existsSync(fpPath)) copyFileSync(fpPath, join(outputFolder, 'dataset_fingerprint.json'));
 
@@ -256,8 +260,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       archiveName: name.replace(/\.pth$/, ''),
     });
     // temp + rename: a crash never leaves a half-written checkpoint
-    writeFileSync(join(foldFolder, `${name}.tmp`), bytes);
-    renameSync(join(foldFolder, `${name}.tmp`), join(foldFolder, name));
+    writeFileAtomic(join(foldFolder, name), bytes);
     return weights;
   };
   const saveState = (epochsDone: number, weights?: NetworkWeights) =>

@@ -5,12 +5,13 @@
  * order the JSON lists them). Written atomically (temp + rename), bin first, so a crash leaves either the
  * previous or the new state.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { NetworkWeights } from '../engines/onnx/graph.js';
 import type { SgdState } from './optimizer.js';
 import type { TrainingLog } from './curves.js';
+import { writeFileAtomic, writeJsonAtomic } from '../formats/atomic-file.js';
 
 export const TRAINING_STATE_FORMAT = 'nnseg-training-state';
 export const TRAINING_STATE_VERSION = 1;
@@ -105,10 +106,8 @@ export function writeTrainingState(folder: string, s: TrainingState): void {
   const binPath = join(folder, STATE_BIN);
   const jsonPath = join(folder, STATE_JSON);
   // the JSON names the bin's size; write bin then JSON, each via rename
-  writeFileSync(`${binPath}.tmp`, new Uint8Array(bin.buffer));
-  renameSync(`${binPath}.tmp`, binPath);
-  writeFileSync(`${jsonPath}.tmp`, JSON.stringify(json));
-  renameSync(`${jsonPath}.tmp`, jsonPath);
+  writeFileAtomic(binPath, new Uint8Array(bin.buffer));
+  writeJsonAtomic(jsonPath, json);
 }
 
 export function hasTrainingState(folder: string): boolean {

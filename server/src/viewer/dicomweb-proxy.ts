@@ -14,7 +14,7 @@ import type { Request, Response } from 'express';
 import http from 'node:http';
 import https from 'node:https';
 import type { AuthResult } from '../api/auth.js';
-import type { ErrorCode, Role } from '../api/protocol.js';
+import type { ErrorCode, Role } from '../contract/protocol.js';
 
 /** The cookie that carries the viewer token to the proxy (browsers send it with every image request). */
 export const PROXY_TOKEN_COOKIE = 'nnseg_dicomweb';

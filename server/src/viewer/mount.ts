@@ -10,9 +10,10 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Authenticator, roleAllows, tokenFromRequest } from '../api/auth.js';
-import type { Role } from '../api/protocol.js';
+import type { Role } from '../contract/protocol.js';
 import type { TokenConfig } from '../config/server-config.js';
-import { DICOMWEB_PROXY_PATH, EXTENSION_BUNDLE_PATH, MODE_BUNDLE_PATH, renderAppConfig } from './app-config.js';
+import { DICOMWEB_PROXY_PATH, EXTENSION_BUNDLE_PATH, MODE_BUNDLE_PATH } from '../contract/client-config.js';
+import { renderAppConfig } from './app-config.js';
 import { dicomWebProxy, PROXY_TOKEN_COOKIE } from './dicomweb-proxy.js';
 
 export interface MountViewerOptions {

@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { sweepWorkDir } from '../../../server/src/api/work-sweep.js';
-import { loggableMessage } from '../../../server/src/jobs/errors.js';
+import { loggableMessage } from '../../../server/src/contract/job-errors.js';
 import { defaultMaxExtractedBytes } from '../../../server/src/models/zip-archive.js';
 import { resolveServerConfig } from '../../../server/src/config/server-config.js';
 import { makeTempDir } from '../../helpers/tmp.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROTOCOL_VERSION, encodeChunk } from '../../../server/src/api/protocol.js';
+import { PROTOCOL_VERSION, encodeChunk } from '../../../server/src/contract/protocol.js';
 import { syntheticSeries } from '../../helpers/synthetic-series.js';
 import { createTestModel } from '../../helpers/test-model.js';
 import { TestClient, manifestOf, pushInstances, type PushLog } from '../../integration/server-client.js';

@@ -1,6 +1,7 @@
 import { seriesToVolume } from '../../../server/src/dicom/series-to-volume.js';
 import { writeSeg } from '../../../server/src/dicom/seg-writer.js';
-import { describeSegment, dicomLabToSrgb, srgbToDicomLab } from '../../../server/src/dicom/segment-codes.js';
+import { dicomLabToSrgb, srgbToDicomLab } from '../../../server/src/contract/segment-color.js';
+import { describeSegment } from '../../../server/src/dicom/segment-codes.js';
 import { parseSeg } from '../../../extension/src/seg-loading.js';
 import { syntheticSeries } from '../../helpers/synthetic-series.js';
 

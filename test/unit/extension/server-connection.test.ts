@@ -8,7 +8,7 @@ import {
   parseClientMessage,
   type ClientMessage,
   type ServerMessage,
-} from '../../../server/src/api/protocol.js';
+} from '../../../server/src/contract/protocol.js';
 import { ServerConnection, backoffDelay, type ConnectionStatus, type SocketLike } from '../../../extension/src/server-connection.js';
 
 /**

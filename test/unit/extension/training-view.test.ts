@@ -1,7 +1,7 @@
 /** The panel's view of a train job: curve merging, the status line, the EMA plot. */
 import { emaPolyline, mergeEpochs, trainingStatusLine, type TrainingView } from '../../../extension/src/training-view.js';
-import type { EpochMetrics } from '../../../server/src/training/events.js';
-import { parseTrainRequest } from '../../../server/src/jobs/training/train-request.js';
+import type { EpochMetrics } from '../../../server/src/contract/training-events.js';
+import { parseTrainRequest } from '../../../server/src/contract/train-request.js';
 
 const epoch = (n: number, ema: number | null, numEpochs = 5): EpochMetrics => ({
   epoch: n,

@@ -1,15 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  casePaths,
-  npyHeader,
-  readNpy,
-  readNpySlab,
-  readPreprocessedCase,
-  readPreprocessedProperties,
-  writeNpy,
-  writePreprocessedCase,
-} from '../../../server/src/io/nnunet-preprocessed.js';
+import { npyHeader, readNpy, readNpySlab, writeNpy } from '../../../server/src/formats/npy.js';
+import { casePaths, readPreprocessedCase, readPreprocessedProperties, writePreprocessedCase } from '../../../server/src/io/nnunet-preprocessed.js';
 import type { PreprocessedCase } from '../../../server/src/nnunet/preprocessing/default-preprocessor.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 

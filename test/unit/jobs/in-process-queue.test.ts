@@ -91,25 +91,28 @@ describe('InProcessQueue', () => {
     await q.close();
   });
 
-  it('cancels a running job within a second: cancelled event at once, model released, spool removed', async () => {
+  it('cancels a running job: cancelled event at once, model released, spool removed', async () => {
     const q = createInProcessQueue({ registry });
     const folder = seriesFolder(tmp.dir, { nx: 96, ny: 96, nz: 40 });
     const c = collector();
-    let cancelAt = 0;
+    let cancelled = false;
+    let reportedInCall = false;
     const { jobId } = q.submit(segmentRequest('s', folder, { tta: true, step: 0.25 }), (e) => {
       c.onEvent(e);
-      if (e.type === 'progress' && e.progress.stage === 'predicting' && !cancelAt) {
-        cancelAt = performance.now();
+      if (e.type === 'progress' && e.progress.stage === 'predicting' && !cancelled) {
+        cancelled = true;
         expect(q.cancel(jobId)).toBe(true);
+        reportedInCall = c.events.at(-1)?.type === 'cancelled';
       }
     });
     const end = await c.ended;
     expect(end).toEqual({ type: 'cancelled', jobId });
-    expect(performance.now() - cancelAt).toBeLessThan(50);
-    // the pipeline itself stops and frees the model within a second
+    expect(reportedInCall).toBe(true); // the client hears it from cancel() itself, not when the pipeline notices
+    // the pipeline itself stops and frees the model (segment-series.test.ts proves it stops mid-prediction);
+    // the wait is a hang guard sized for a loaded machine, not a speed claim
     const t0 = performance.now();
     while (existsSync(folder) || registry.warm().some((w) => w.inUse > 0)) {
-      if (performance.now() - t0 > 1000) throw new Error('job still holding its model or spool 1 s after cancel');
+      if (performance.now() - t0 > 30_000) throw new Error('job still holding its model or spool 30 s after cancel');
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(q.get(jobId)!.state).toBe('cancelled');

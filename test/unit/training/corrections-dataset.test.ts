@@ -1,4 +1,4 @@
-import type { StoredCorrection } from '../../../server/src/api/corrections-schema.js';
+import type { StoredCorrection } from '../../../server/src/contract/corrections.js';
 import { planCorrectionsDataset } from '../../../server/src/training/corrections-dataset.js';
 
 let n = 0;

@@ -5,7 +5,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import vm from 'node:vm';
 import { mountViewer } from '../../../server/src/viewer/mount.js';
-import { buildAppConfig, renderAppConfig, NnsegClientConfigSchema } from '../../../server/src/viewer/app-config.js';
+import { NnsegClientConfigSchema } from '../../../server/src/contract/client-config.js';
+import { buildAppConfig, renderAppConfig } from '../../../server/src/viewer/app-config.js';
 import { viewerMounts } from '../../../server/src/viewer/server-mount.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { CorrectionStore, correctionsRoot } from '../../api/corrections.js';
+import { CorrectionStore, correctionsRoot } from '../../corrections/correction-store.js';
 import { authHeaders } from '../../dicom/dicomweb/client.js';
 import { loadServerConfig } from '../../config/server-config.js';
 import { nnunetRoot } from '../../io/nnunet-paths.js';

@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from '
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { writeImage } from '../../io/image-file.js';
-import { NpzWriter, readNpz } from '../../io/npz.js';
+import { NpzWriter, readNpz } from '../../formats/npz.js';
 import { readPredictionGeometry } from '../../io/prediction-properties.js';
 import type { Vec3 } from '../../imaging/volume.js';
 import { LabelManager } from '../../nnunet/dataset/labels.js';

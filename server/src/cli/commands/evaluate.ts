@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { evaluateFolder } from '../../nnunet/evaluation/evaluate-folder.js';
+import { evaluateFolder } from '../../pipelines/evaluate-folder.js';
 import type { LabelOrRegion } from '../../imaging/connected-components.js';
 import { ProgressBar } from '../progress.js';
 

@@ -6,7 +6,7 @@ import { exportModelZip, exportResultsFolder } from '../../models/model-export.j
 import { ModelStore } from '../../models/model-store.js';
 import { modelStoreRoot } from '../../models/store-location.js';
 import { INPUT_NAME, OUTPUT_NAME } from '../../engines/onnx/graph.js';
-import { resolvePlansConfiguration } from '../../nnunet/network/from-plans.js';
+import { configurationDict } from '../../nnunet/plans/plans.js';
 
 export function register(program: Command): void {
   program
@@ -54,7 +54,7 @@ export function register(program: Command): void {
       }
       // what a consumer of the graph must do around it: the network alone is not nnU-Net's prediction
       const plans = JSON.parse(readFileSync(join(folder, 'plans.json'), 'utf8'));
-      const c = resolvePlansConfiguration(plans, conf.configuration);
+      const c = configurationDict(plans, conf.configuration);
       const description = {
         model: stored.card.name,
         configuration: conf.configuration,

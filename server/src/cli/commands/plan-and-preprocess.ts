@@ -1,12 +1,10 @@
 /** `nnseg plan-and-preprocess`: integrity check, dataset fingerprint, experiment plans (nnU-Net v2 compatible). */
 import type { Command } from 'commander';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { preprocessedDatasetFolder, resolveRawDataset } from '../../io/nnunet-paths.js';
-import { extractDatasetFingerprint, listTrainingCases, loadDatasetJson, verifyDatasetIntegrity } from '../../io/nnunet-raw.js';
-import { planExperiment, PLANNER_PRESETS } from '../../nnunet/experiment_planning/planner.js';
-import { dumpPythonJson } from '../../io/python-json.js';
-import { preprocessDataset } from '../../nnunet/preprocessing/preprocess-dataset.js';
+import { listTrainingCases, loadDatasetJson, verifyDatasetIntegrity } from '../../io/nnunet-raw.js';
+import { PLANNER_PRESETS } from '../../nnunet/experiment_planning/planner.js';
+import { planDataset } from '../../pipelines/plan-and-preprocess.js';
+import { preprocessDataset } from '../../pipelines/preprocess-dataset.js';
 import { ProgressBar } from '../progress.js';
 
 const DEFAULT_CONFIGURATIONS = ['2d', '3d_fullres', '3d_lowres'];
@@ -46,15 +44,18 @@ export function register(program: Command): void {
         const bar = new ProgressBar('verify', nCases);
         await verifyDatasetIntegrity(ds.folder, { concurrency, onCase: () => bar.tick() });
       }
-      mkdirSync(out, { recursive: true });
-      const bar = new ProgressBar('fingerprint', nCases);
-      const fp = await extractDatasetFingerprint(ds.folder, { concurrency, onCase: () => bar.tick() });
-      writeFileSync(join(out, 'dataset_fingerprint.json'), dumpPythonJson(fp, { sortKeys: true }));
       const gpu = opts.gpuMemoryGb !== undefined ? Number(opts.gpuMemoryGb) : undefined;
       if (gpu !== undefined && !(gpu > 0)) throw new Error(`--gpu-memory-gb must be a positive number, got ${opts.gpuMemoryGb}`);
-      const plans = planExperiment(dj, fp, { preset, gpuMemoryTargetGB: gpu, datasetName: ds.name });
-      writeFileSync(join(out, `${plans.plans_name}.json`), dumpPythonJson(plans, { sortKeys: false }));
-      copyFileSync(join(ds.folder, 'dataset.json'), join(out, 'dataset.json'));
+      const bar = new ProgressBar('fingerprint', nCases);
+      const plans = await planDataset({
+        rawDatasetFolder: ds.folder,
+        preprocessedDatasetFolder: out,
+        datasetName: ds.name,
+        preset,
+        gpuMemoryTargetGB: gpu,
+        concurrency,
+        onCase: () => bar.tick(),
+      });
       process.stderr.write(`wrote ${out}/{dataset_fingerprint.json, ${plans.plans_name}.json, dataset.json}; configurations: ${Object.keys(plans.configurations).join(', ')}\n`);
       if (!opts.preprocess) return;
       // nnUNetv2_plan_and_preprocess's default -c; 3d_cascade_fullres reuses 3d_fullres data

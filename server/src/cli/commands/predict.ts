@@ -6,7 +6,7 @@ import { listDicomFiles, readSeriesFolder } from '../../dicom/series-folder.js';
 import { describeSegment } from '../../dicom/segment-codes.js';
 import { writeSeg } from '../../dicom/seg-writer.js';
 import { readImage, writeImage } from '../../io/image-file.js';
-import { NpzWriter } from '../../io/npz.js';
+import { NpzWriter } from '../../formats/npz.js';
 import { writePredictionProperties } from '../../io/prediction-properties.js';
 import { groupCaseFiles } from '../../io/prediction-inputs.js';
 import { LoadedModel } from '../../models/loaded-model.js';

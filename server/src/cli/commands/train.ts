@@ -4,12 +4,14 @@ import type { Command } from 'commander';
 import { preprocessedDatasetFolder, requireNnunetRoot, resolveRawDataset } from '../../io/nnunet-paths.js';
 import { ModelStore } from '../../models/model-store.js';
 import { modelStoreRoot } from '../../models/store-location.js';
-import { ensurePreprocessed, shrinkPlans } from '../../training/prepare.js';
-import { epochMetrics, epochsFromLog, formatTrainingEvent, type TrainingEventBody, type ValidationSummary } from '../../training/events.js';
+import { shrinkPlans } from '../../training/prepare.js';
+import { formatTrainingEvent, type TrainingEventBody, type ValidationSummary } from '../../contract/training-events.js';
+import { epochMetrics, epochsFromLog } from '../../training/epoch-metrics.js';
 import type { Summary } from '../../nnunet/evaluation/summary.js';
 import { train } from '../../training/trainer.js';
 import type { TfjsBackendName } from '../../engines/tfjs/backend.js';
 import { ProgressBar } from '../progress.js';
+import { ensurePreprocessed } from '../../pipelines/plan-and-preprocess.js';
 
 const int = (name: string, min = 1) => (v: string) => {
   if (!/^\d+$/.test(v) || Number(v) < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${v}"`);

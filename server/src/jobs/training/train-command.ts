@@ -3,7 +3,7 @@
  * thread: a run takes hours and its memory is the network's, a crash or a cancel (SIGTERM, then SIGKILL)
  * takes nothing else down, and the CLI is exactly what an admin would run by hand.
  */
-import type { TrainRequest } from './train-request.js';
+import type { TrainRequest } from '../../contract/train-request.js';
 
 /** The folders of one train job, all under `<workDir>/training/<id>/` except a dataset given by name. */
 export interface TrainJobPaths {

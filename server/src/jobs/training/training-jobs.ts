@@ -15,14 +15,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { CorrectionStore, correctionsRoot } from '../../api/corrections.js';
+import { CorrectionStore, correctionsRoot } from '../../corrections/correction-store.js';
 import type { ModelStore } from '../../models/model-store.js';
 import { planCorrectionsDataset } from '../../training/corrections-dataset.js';
-import { parseTrainingEvent, TRAINING_STAGES, type EpochMetrics, type TrainingEvent, type TrainingStage } from '../../training/events.js';
+import { parseTrainingEvent, TRAINING_STAGES, type EpochMetrics, type TrainingEvent, type TrainingStage } from '../../contract/training-events.js';
 import { trainedModelFolderName } from '../../models/results-folder.js';
 import { hasTrainingState } from '../../training/training-state.js';
 import { workerScriptUrl } from '../../workers/pool.js';
@@ -35,7 +35,8 @@ import {
   type TrainingJobRecord,
   type TrainingJobSummary,
   type TrainRequest,
-} from './train-request.js';
+} from '../../contract/train-request.js';
+import { writeJsonAtomic } from '../../formats/atomic-file.js';
 
 export const TRAINING_JOB_FILE = 'training-job.json';
 
@@ -473,8 +474,7 @@ export class TrainingJobs {
   private persist(job: Job): void {
     const file = join(this.folder(job.record.id), TRAINING_JOB_FILE);
     try {
-      writeFileSync(`${file}.tmp`, JSON.stringify(job.record, null, 1));
-      renameSync(`${file}.tmp`, file);
+      writeJsonAtomic(file, job.record, { indent: 1 });
     } catch (e) {
       this.log('training.persist_failed', { id: job.record.id, reason: (e as Error).message });
     }

@@ -2,7 +2,7 @@
  * Materialize a torch tensor view (storage bytes + offset/shape/stride) as a contiguous Float32Array.
  * Handles every storage dtype (float16/bfloat16 widened, integers converted) and non-contiguous strides.
  */
-import { DTYPE_BYTES, halfToFloat, type TorchTensorRef } from './pickle.js';
+import { DTYPE_BYTES, halfToFloat, type TorchTensorRef } from '../../formats/pickle.js';
 
 export interface Float32Tensor {
   shape: number[];

@@ -8,7 +8,7 @@
 import { zipSync, type Zippable } from 'fflate';
 import { stateDictEntries, type NetworkSpec } from '../../nnunet/network/spec.js';
 import type { NetworkWeights } from '../../engines/onnx/graph.js';
-import { Pickler, PyFloat, PyOrderedDict, PyTuple, WriteDevice, WriteTensor, type WriteValue } from './pickler.js';
+import { Pickler, PyFloat, PyOrderedDict, PyTuple, WriteDevice, WriteTensor, type WriteValue } from '../../formats/pickler.js';
 
 export interface WriteCheckpointOptions {
   spec: NetworkSpec;

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { COUNT_METRICS, type RegionMetrics } from './metrics.js';
-import { dumpPythonJson, parsePythonJson } from '../../io/python-json.js';
+import { dumpPythonJson, parsePythonJson } from '../../formats/python-json.js';
 
 export interface CaseResult {
   reference_file: string;

@@ -4,6 +4,7 @@
  * all cases → dataset_fingerprint.json with the same keys and values as nnU-Net.
  */
 import { z } from 'zod';
+import { IntensityPropertiesSchema, type IntensityProperties } from '../plans/plans.js';
 import type { Vec3 } from '../../imaging/volume.js';
 import { cropToNonzero } from '../preprocessing/cropping.js';
 import { RandomState } from './random-state.js';
@@ -14,16 +15,6 @@ export const NUM_FOREGROUND_VOXELS_FOR_INTENSITY_STATS = 10e7;
 /** seed of the per-case `np.random.RandomState` in `collect_foreground_intensities` */
 export const FOREGROUND_SAMPLING_SEED = 1234;
 
-export const IntensityPropertiesSchema = z.object({
-  max: z.number(),
-  mean: z.number(),
-  median: z.number(),
-  min: z.number(),
-  percentile_00_5: z.number(),
-  percentile_99_5: z.number(),
-  std: z.number(),
-});
-export type IntensityProperties = z.infer<typeof IntensityPropertiesSchema>;
 
 /** dataset_fingerprint.json (nnU-Net writes it with sorted keys; no version field because nnU-Net's has none). */
 export const DatasetFingerprintSchema = z.object({

@@ -2,18 +2,17 @@
  * nnU-Net v2 `ExperimentPlanner` (nnunetv2/experiment_planning/experiment_planners/default_experiment_planner.py):
  * fingerprint + dataset.json → plans (2d, 3d_fullres, 3d_lowres, 3d_cascade_fullres). Pure, no I/O.
  */
-import { z } from 'zod';
 import type { DatasetJson } from '../dataset/dataset-json.js';
 import { channelNames } from '../dataset/dataset-json.js';
 import type { DatasetFingerprint } from './fingerprint.js';
 import { getPoolAndConvProps, plainConvUNetFeatureMapSize, residualEncoderUNetFeatureMapSize } from './network-topology.js';
 import { normalizationSchemeForChannel, schemeUsesMaskForNorm } from './normalization.js';
 import { computeNewShape, pyRound } from '../preprocessing/resampling.js';
+import { ANISO_THRESHOLD, type Plans } from '../plans/plans.js';
 
 // nnU-Net's planner imports compute_new_shape from default_resampling.py; so do we (re-exported for callers)
 export { computeNewShape, pyRound };
 
-export const ANISO_THRESHOLD = 3;
 
 export interface PlannerPreset {
   plansName: string;
@@ -358,18 +357,3 @@ export function planExperiment(dj: DatasetJson, fp: DatasetFingerprint, options:
   };
 }
 
-/** plans.json (nnU-Net has no version field; ours is recognised by its keys). */
-export const PlansSchema = z.looseObject({
-  dataset_name: z.string(),
-  plans_name: z.string(),
-  original_median_spacing_after_transp: z.array(z.number()),
-  original_median_shape_after_transp: z.array(z.number().int()),
-  image_reader_writer: z.string(),
-  transpose_forward: z.array(z.number().int()),
-  transpose_backward: z.array(z.number().int()),
-  configurations: z.record(z.string(), z.looseObject({})),
-  experiment_planner_used: z.string(),
-  label_manager: z.string(),
-  foreground_intensity_properties_per_channel: z.record(z.string(), z.looseObject({})),
-});
-export type Plans = z.infer<typeof PlansSchema>;

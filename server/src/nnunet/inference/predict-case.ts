@@ -12,11 +12,12 @@ import type { LabelValue } from '../dataset/dataset-json.js';
 import { LabelManager } from '../dataset/labels.js';
 import { applyPostprocessing, type PostprocessingStep } from '../postprocessing/postprocessing.js';
 import { fillEnclosedBackground } from '../postprocessing/fill-holes.js';
-import { preprocessCase, resolveConfiguration, type PreprocessedProperties, type PreprocessingPlans } from '../preprocessing/default-preprocessor.js';
+import { preprocessCase, type PreprocessedProperties } from '../preprocessing/default-preprocessor.js';
 import { resampleDataOrSegToShape } from '../preprocessing/resampling.js';
 import { MeanAccumulator } from './ensemble.js';
 import { sigmoid, softmaxChannels } from './label-handling.js';
 import { predictSlidingWindow, type NetworkFn } from './sliding-window.js';
+import { type Plans, resolveConfiguration } from '../plans/plans.js';
 
 export type PredictionStage = 'preprocessing' | 'predicting' | 'exporting' | 'postprocessing';
 
@@ -29,7 +30,7 @@ export interface PredictionProgress {
 }
 
 export interface CaseModel {
-  plans: PreprocessingPlans;
+  plans: Plans;
   configuration: string;
   datasetJson: { labels: Record<string, LabelValue>; regions_class_order?: number[] | null };
   /** one network per fold; their logits are averaged */

@@ -8,35 +8,13 @@ import { LabelManager } from '../dataset/labels.js';
 import type { LabelValue } from '../dataset/dataset-json.js';
 import { architectureFromLegacyConfiguration, parseArchitecture } from './architecture.js';
 import { buildNetworkSpec, type NetworkSpec } from './spec.js';
-
-export interface PlansLike {
-  configurations: Record<string, Record<string, unknown>>;
-}
+import { configurationDict, type PlansConfigurations } from '../plans/plans.js';
 
 export interface DatasetJsonLike {
   channel_names?: Record<string, string>;
   modality?: Record<string, string>;
   labels: Record<string, LabelValue>;
   regions_class_order?: number[] | null;
-}
-
-/** PlansManager.get_configuration: parents first, then the configuration's own keys. */
-export function resolvePlansConfiguration(plans: PlansLike, name: string): Record<string, unknown> {
-  const chain: Record<string, unknown>[] = [];
-  const seen: string[] = [];
-  let current: string | undefined = name;
-  while (current !== undefined) {
-    if (seen.includes(current)) throw new Error(`plans.json: configurations inherit in a cycle: ${[...seen, current].join(' → ')}`);
-    seen.push(current);
-    const c: Record<string, unknown> | undefined = plans.configurations?.[current];
-    if (!c)
-      throw new Error(
-        `plans.json: no configuration "${current}"${current === name ? '' : ` (inherited by "${name}")`}; available: ${Object.keys(plans.configurations ?? {}).join(', ')}`,
-      );
-    chain.unshift(c);
-    current = typeof c.inherits_from === 'string' ? c.inherits_from : undefined;
-  }
-  return Object.assign({}, ...chain);
 }
 
 /** Most voxels one patch may have: nnU-Net's largest plans stay near 2²¹ (128³); 2²⁶ is a 400³ patch. */
@@ -62,8 +40,8 @@ export function checkConfigurationSanity(configuration: Record<string, unknown>,
     throw new Error(`${where}: batch_size ${JSON.stringify(batch)} is not an integer in 1…4096`);
 }
 
-export function networkSpecFromPlans(plans: PlansLike, configurationName: string, datasetJson: DatasetJsonLike): NetworkSpec {
-  const configuration = resolvePlansConfiguration(plans, configurationName);
+export function networkSpecFromPlans(plans: PlansConfigurations, configurationName: string, datasetJson: DatasetJsonLike): NetworkSpec {
+  const configuration = configurationDict(plans, configurationName);
   const architecture =
     configuration.architecture !== undefined
       ? parseArchitecture(configuration.architecture, `configurations.${configurationName}.architecture`)

@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { removeAllButLargestComponent, type LabelOrRegion, type Shape3 } from '../../imaging/connected-components.js';
-import { parsePythonJson } from '../../io/python-json.js';
+import { parsePythonJson } from '../../formats/python-json.js';
 
 export const LARGEST_COMPONENT_FN = 'remove_all_but_largest_component_from_segmentation';
 

@@ -4,88 +4,14 @@
  * resample to the configuration's spacing → for training cases, foreground class locations.
  * Pure code, no I/O. Arrays are (c, z, y, x) C-order, x fastest.
  */
-import { z } from 'zod';
 import { assertVolume, type Vec3, type Volume } from '../../imaging/volume.js';
 import { LabelManager } from '../dataset/labels.js';
 import type { LabelValue } from '../dataset/dataset-json.js';
 import { sampleForegroundLocations, type ClassOrRegion } from './class-locations.js';
 import { cropToNonzero, type BoundingBox } from './cropping.js';
-import { IntensityPropertiesSchema, normalizeChannel } from './normalization.js';
+import { normalizeChannel } from './normalization.js';
+import { resolveConfiguration, type Plans } from '../plans/plans.js';
 import { computeNewShape, resampleDataOrSegToShape } from './resampling.js';
-
-const ResamplingKwargsSchema = z.looseObject({
-  is_seg: z.boolean().optional(),
-  order: z.number().int().optional(),
-  order_z: z.number().int().optional(),
-  force_separate_z: z.boolean().nullable().optional(),
-  separate_z_anisotropy_threshold: z.number().optional(),
-});
-
-const RESAMPLING_FN = 'resample_data_or_seg_to_shape';
-
-/** The fields of one plans.json configuration preprocessing needs (after `inherits_from` is resolved). */
-export const PreprocessingConfigurationSchema = z.looseObject({
-  data_identifier: z.string().min(1),
-  spacing: z.array(z.number().positive()).min(2).max(3),
-  normalization_schemes: z.array(z.string()).min(1),
-  use_mask_for_norm: z.array(z.boolean()).min(1),
-  resampling_fn_data: z.literal(RESAMPLING_FN).optional(),
-  resampling_fn_seg: z.literal(RESAMPLING_FN).optional(),
-  resampling_fn_data_kwargs: ResamplingKwargsSchema,
-  resampling_fn_seg_kwargs: ResamplingKwargsSchema,
-  resampling_fn_probabilities: z.literal(RESAMPLING_FN).optional(),
-  resampling_fn_probabilities_kwargs: ResamplingKwargsSchema.optional(),
-  patch_size: z.array(z.number().int()).optional(),
-});
-export type PreprocessingConfiguration = z.infer<typeof PreprocessingConfigurationSchema>;
-
-/** The fields of plans.json preprocessing needs; everything else is kept but not checked here. */
-export const PreprocessingPlansSchema = z.looseObject({
-  plans_name: z.string().min(1),
-  dataset_name: z.string().optional(),
-  transpose_forward: z.array(z.number().int().min(0).max(2)).length(3),
-  transpose_backward: z.array(z.number().int().min(0).max(2)).length(3).optional(),
-  configurations: z.record(z.string(), z.looseObject({ inherits_from: z.string().optional() })),
-  foreground_intensity_properties_per_channel: z.record(z.string(), IntensityPropertiesSchema),
-});
-export type PreprocessingPlans = z.infer<typeof PreprocessingPlansSchema>;
-
-function issues(e: z.ZodError): string {
-  return e.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('\n');
-}
-
-export function parsePreprocessingPlans(raw: unknown, source = 'plans.json'): PreprocessingPlans {
-  const r = PreprocessingPlansSchema.safeParse(raw);
-  if (!r.success) throw new Error(`${source} is missing what preprocessing needs:\n${issues(r.error)}`);
-  const tf = r.data.transpose_forward;
-  if ([...tf].sort().join() !== '0,1,2') throw new Error(`${source}: transpose_forward must be a permutation of [0, 1, 2], got [${tf.join(', ')}]`);
-  return r.data;
-}
-
-/**
- * PlansManager.get_configuration: a configuration with `inherits_from` is its parent (recursively)
- * updated with its own keys.
- */
-export function resolveConfiguration(plans: PreprocessingPlans, name: string, source = 'plans.json'): PreprocessingConfiguration {
-  const seen: string[] = [];
-  const chain: Record<string, unknown>[] = [];
-  let cur: string | undefined = name;
-  while (cur !== undefined) {
-    if (seen.includes(cur)) throw new Error(`${source}: configurations inherit in a cycle: ${[...seen, cur].join(' → ')}`);
-    seen.push(cur);
-    const c: Record<string, unknown> | undefined = plans.configurations[cur];
-    if (!c)
-      throw new Error(
-        `${source}: no configuration "${cur}"${cur === name ? '' : ` (inherited by "${name}")`}; available: ${Object.keys(plans.configurations).join(', ')}`,
-      );
-    chain.unshift(c);
-    cur = c.inherits_from as string | undefined;
-  }
-  const merged = Object.assign({}, ...chain) as Record<string, unknown>;
-  const r = PreprocessingConfigurationSchema.safeParse(merged);
-  if (!r.success) throw new Error(`${source}: configuration "${name}" is missing what preprocessing needs:\n${issues(r.error)}`);
-  return r.data;
-}
 
 /** What nnU-Net keeps in <case>.pkl, as JSON-able values. */
 export interface PreprocessedProperties {
@@ -189,7 +115,7 @@ export function classesToSample(datasetJson: DatasetJsonLabels): ClassOrRegion[]
 export function preprocessCase(
   images: Volume[],
   seg: Volume | undefined,
-  plans: PreprocessingPlans,
+  plans: Plans,
   configurationName: string,
   datasetJson: DatasetJsonLabels,
   caseId = 'case',

@@ -8,19 +8,8 @@
  * deviations are accumulated in float64 here (numpy uses float32 pairwise sums), a difference of the
  * order of 1e-7 relative.
  */
-import { z } from 'zod';
 
-/** The foreground intensity statistics of one channel from the dataset fingerprint / plans. */
-export const IntensityPropertiesSchema = z.looseObject({
-  mean: z.number(),
-  std: z.number(),
-  percentile_00_5: z.number(),
-  percentile_99_5: z.number(),
-  max: z.number().optional(),
-  min: z.number().optional(),
-  median: z.number().optional(),
-});
-export type IntensityProperties = z.infer<typeof IntensityPropertiesSchema>;
+import type { IntensityProperties } from '../plans/plans.js';
 
 export const NORMALIZATION_SCHEMES = [
   'CTNormalization',

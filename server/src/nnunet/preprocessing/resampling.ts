@@ -9,6 +9,7 @@
  * straight into the output, so the whole array is never copied twice.
  */
 import type { Vec3 } from '../../imaging/volume.js';
+import { ANISO_THRESHOLD } from '../plans/plans.js';
 import {
   clipInPlace,
   minMax,
@@ -19,8 +20,6 @@ import {
   type SplineOrder,
 } from '../../imaging/resample.js';
 
-/** nnunetv2/configuration.py ANISO_THRESHOLD */
-export const ANISO_THRESHOLD = 3;
 
 /** The kwargs nnU-Net stores in plans.json as resampling_fn_{data,seg,probabilities}_kwargs. */
 export interface ResamplingKwargs {

@@ -4,7 +4,8 @@
  * from get_bbox, crop-and-pad (data 0, seg -1), the augmentation per sample, RemoveLabel(-1 → 0) and
  * the deep-supervision targets. Reads only the slices each patch needs (readNpySlab).
  */
-import { casePaths, readNpySlab, readPreprocessedProperties } from '../../io/nnunet-preprocessed.js';
+import { readNpySlab } from '../../formats/npy.js';
+import { casePaths, readPreprocessedProperties } from '../../io/nnunet-preprocessed.js';
 import { augmentSample, downsampleSegForDS, removeLabel, type AugmentationParams } from './augmentation.js';
 import { Rng } from './rng.js';
 import { annotatedKey, cropAndPad, forceForeground, getBbox, type ClassLocations } from './sampling.js';

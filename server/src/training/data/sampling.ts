@@ -5,10 +5,9 @@
  * `get_patch_size`). Pure code, no I/O. Internally every patch is 3D (z, y, x); a 2D configuration's
  * patch is (1, y, x) like nnU-Net's `patch_size_was_2d` path.
  */
+import { ANISO_THRESHOLD } from '../../nnunet/plans/plans.js';
 import type { Rng } from './rng.js';
 
-/** nnU-Net's ANISO_THRESHOLD (nnunetv2/configuration.py) */
-export const ANISO_THRESHOLD = 3;
 const DEG = Math.PI / 180;
 
 export interface AugmentationConfig {

@@ -9,11 +9,12 @@
  * - with fewer than 5 cases KFold raises, so nnU-Net cannot train folds; we fail the same way, naming
  *   the count (fold "all" still works).
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { RandomState } from '../../nnunet/experiment_planning/random-state.js';
 import { legacyPermutation } from '../../nnunet/preprocessing/class-locations.js';
+import { writeJsonAtomic } from '../../formats/atomic-file.js';
 
 export interface Split {
   train: string[];
@@ -72,10 +73,8 @@ export function readOrCreateSplits(preprocessedDatasetFolder: string, caseIds: r
     return r.data;
   }
   const splits = generateCrossvalSplit(caseIds);
-  const tmp = `${file}.tmp-${process.pid}`;
-  // nnU-Net's save_json: indent 4, keys unsorted
-  writeFileSync(tmp, JSON.stringify(splits, null, 4));
-  renameSync(tmp, file);
+  // nnU-Net's save_json (indent 4)
+  writeJsonAtomic(file, splits, { python: { indent: 4 } });
   return splits;
 }
 

@@ -1,6 +1,6 @@
 /** The command lines a train job runs (pure), checked argument by argument. */
 import { correctionsDatasetArgs, correctionsDatasetName, defaultSaveEvery, trainArgs } from '../../../../server/src/jobs/training/train-command.js';
-import { parseTrainRequest } from '../../../../server/src/jobs/training/train-request.js';
+import { parseTrainRequest } from '../../../../server/src/contract/train-request.js';
 
 const paths = { rawDatasetFolder: '/data/raw/Dataset901_Liver', preprocessedRoot: '/w/t/1/preprocessed', resultsRoot: '/w/t/1/results', store: '/models' };
 

@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TRAINING_JOB_FILE, TrainingJobs, type TrainingUpdate } from '../../../../server/src/jobs/training/training-jobs.js';
-import { parseTrainRequest, type TrainingJobRecord } from '../../../../server/src/jobs/training/train-request.js';
+import { parseTrainRequest, type TrainingJobRecord } from '../../../../server/src/contract/train-request.js';
 import { ModelStore } from '../../../../server/src/models/model-store.js';
 import { makeTempDir } from '../../../helpers/tmp.js';
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { zipSync } from 'fflate';
 import { readNnunetCheckpoint, openTorchArchive } from '../../../../server/src/models/checkpoint/reader.js';
 import { materializeTensor } from '../../../../server/src/models/checkpoint/tensor.js';
-import { TorchTensorRef } from '../../../../server/src/models/checkpoint/pickle.js';
+import { TorchTensorRef } from '../../../../server/src/formats/pickle.js';
 import { loadWeights } from '../../../../server/src/models/checkpoint/weights.js';
 import { buildNetworkSpec, isAliasKey } from '../../../../server/src/nnunet/network/spec.js';
 import { buildOnnxModel } from '../../../../server/src/engines/onnx/graph.js';

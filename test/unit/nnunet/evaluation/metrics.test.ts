@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { squaredDistanceTransform } from '../../../../server/src/imaging/distance-transform.js';
-import { parsePythonJson } from '../../../../server/src/io/python-json.js';
+import { parsePythonJson } from '../../../../server/src/formats/python-json.js';
 import {
   computeMetrics,
   hausdorff95,

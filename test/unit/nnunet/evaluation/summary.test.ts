@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dumpPythonJson, parsePythonJson, pythonFloatRepr } from '../../../../server/src/io/python-json.js';
+import { dumpPythonJson, parsePythonJson, pythonFloatRepr } from '../../../../server/src/formats/python-json.js';
 import { computeMetrics, parseSummary, serializeSummary, summarize } from '../../../../server/src/nnunet/evaluation/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

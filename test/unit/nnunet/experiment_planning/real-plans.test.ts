@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDatasetJson } from '../../../../server/src/nnunet/dataset/dataset-json.js';
 import { DatasetFingerprintSchema } from '../../../../server/src/nnunet/experiment_planning/fingerprint.js';
-import { planConfiguration, planExperiment, PLANNER_PRESETS, RESENC_L_PLANNER, RESENC_M_PLANNER, RESENC_XL_PLANNER, type Plans } from '../../../../server/src/nnunet/experiment_planning/planner.js';
+import { planConfiguration, planExperiment, PLANNER_PRESETS, RESENC_L_PLANNER, RESENC_M_PLANNER, RESENC_XL_PLANNER } from '../../../../server/src/nnunet/experiment_planning/planner.js';
 import { residualEncoderUNetFeatureMapSize } from '../../../../server/src/nnunet/experiment_planning/network-topology.js';
+import { type Plans } from '../../../../server/src/nnunet/plans/plans.js';
 
 const ROOT = join(process.cwd(), 'test/fixtures/planning/real');
 const readJson = (...p: string[]): unknown => JSON.parse(readFileSync(join(ROOT, ...p), 'utf8'));
@@ -17,7 +18,7 @@ function load(folder: string, plansFile: string): { ours: Plans; real: Plans } {
   const dj = parseDatasetJson(readJson(folder, 'dataset.json'), `${folder}/dataset.json`);
   const fp = DatasetFingerprintSchema.parse(readJson(folder, 'dataset_fingerprint.json'));
   const real = readJson(folder, plansFile) as Plans;
-  const ours = planExperiment(dj, fp, { datasetName: real.dataset_name, preset: PLANNER_PRESETS[real.experiment_planner_used] });
+  const ours = planExperiment(dj, fp, { datasetName: real.dataset_name!, preset: PLANNER_PRESETS[real.experiment_planner_used!] });
   return { ours, real };
 }
 
@@ -104,7 +105,7 @@ describe('residual encoder presets', () => {
     // taken from it; everything get_plans_for_configuration computes is checked. The label count is not published:
     // 2–4 labels give the same plans. numTraining 281 (MSD pancreas); any count ≥ 155 gives batch 134 for 2d.
     const real = readJson('Dataset011_Pancreas_ResEncM', 'nnUNetResEncUNetMPlans.json') as Plans;
-    expect(PLANNER_PRESETS[real.experiment_planner_used]).toBe(RESENC_M_PLANNER);
+    expect(PLANNER_PRESETS[real.experiment_planner_used!]).toBe(RESENC_M_PLANNER);
     for (const nLabels of [2, 3, 4]) {
       const labels = Object.fromEntries(Array.from({ length: nLabels }, (_, i) => [`l${i}`, i]));
       const dj = parseDatasetJson({ channel_names: { '0': 'CT' }, labels, numTraining: 281, file_ending: '.nii.gz' });

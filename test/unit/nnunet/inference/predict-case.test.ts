@@ -7,7 +7,7 @@
 import type { Vec3, Volume } from '../../../../server/src/imaging/volume.js';
 import { predictCase, type CaseModel } from '../../../../server/src/nnunet/inference/predict-case.js';
 import { LARGEST_COMPONENT_FN, applyPostprocessing, type PostprocessingStep } from '../../../../server/src/nnunet/postprocessing/postprocessing.js';
-import { parsePreprocessingPlans } from '../../../../server/src/nnunet/preprocessing/default-preprocessor.js';
+import { parsePlans } from '../../../../server/src/nnunet/plans/plans.js';
 
 const shape: Vec3 = [6, 10, 12];
 const box = { z: [1, 5], y: [2, 8], x: [3, 10] }; // half-open, the nonzero region
@@ -21,7 +21,7 @@ function image(): Volume<Float32Array> {
   return { data, shape, spacing: [1, 1, 1], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1] };
 }
 
-const plans = parsePreprocessingPlans({
+const plans = parsePlans({
   plans_name: 'nnUNetPlans',
   transpose_forward: [0, 2, 1],
   transpose_backward: [0, 2, 1],

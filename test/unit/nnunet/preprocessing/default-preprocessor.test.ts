@@ -1,13 +1,9 @@
 import type { Vec3, Volume } from '../../../../server/src/imaging/volume.js';
-import {
-  classesToSample,
-  parsePreprocessingPlans,
-  preprocessCase,
-  resolveConfiguration,
-} from '../../../../server/src/nnunet/preprocessing/default-preprocessor.js';
+import { classesToSample, preprocessCase } from '../../../../server/src/nnunet/preprocessing/default-preprocessor.js';
+import { parsePlans, resolveConfiguration } from '../../../../server/src/nnunet/plans/plans.js';
 
-function plans(over: Record<string, unknown> = {}, transpose = [0, 1, 2]): ReturnType<typeof parsePreprocessingPlans> {
-  return parsePreprocessingPlans({
+function plans(over: Record<string, unknown> = {}, transpose = [0, 1, 2]): ReturnType<typeof parsePlans> {
+  return parsePlans({
     plans_name: 'nnUNetPlans',
     transpose_forward: transpose,
     foreground_intensity_properties_per_channel: { '0': { mean: 100, std: 50, percentile_00_5: -50, percentile_99_5: 400 } },
@@ -108,10 +104,10 @@ test('bad input names the problem', () => {
   expect(() => preprocessCase([image, image], seg, plans(), '3d_fullres', labels, 'case7')).toThrow(/case7: 2 channel\(s\) but configuration "3d_fullres" has 1/);
   const small = volume([6, 12, 15], [3, 1, 1], () => 1, Int16Array);
   expect(() => preprocessCase([image], small, plans(), '3d_fullres', labels, 'case8')).toThrow(/case8: segmentation shape \[6, 12, 15\]/);
-  expect(() => parsePreprocessingPlans({ plans_name: 'x', transpose_forward: [0, 0, 1], configurations: {}, foreground_intensity_properties_per_channel: {} })).toThrow(
+  expect(() => parsePlans({ plans_name: 'x', transpose_forward: [0, 0, 1], configurations: {}, foreground_intensity_properties_per_channel: {} })).toThrow(
     /permutation/,
   );
-  expect(() => parsePreprocessingPlans({ plans_name: 'x' })).toThrow(/transpose_forward/);
+  expect(() => parsePlans({ plans_name: 'x' })).toThrow(/transpose_forward/);
 });
 
 test('labels are merged like crop_to_nonzero(data, seg): transposed, -1 only for background outside the mask', async () => {

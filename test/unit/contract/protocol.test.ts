@@ -6,7 +6,7 @@ import {
   encodeChunk,
   encodeServerFrame,
   parseClientMessage,
-} from '../../../server/src/api/protocol.js';
+} from '../../../server/src/contract/protocol.js';
 
 const UPLOAD = '3f7d4a8e-1c2b-4d5e-8f90-a1b2c3d4e5f6';
 const SHA = 'a'.repeat(64);

@@ -1,5 +1,5 @@
 /** Errors of the job layer: each carries the `JobErrorCode` the client sees. */
-import type { JobErrorCode } from './types.js';
+import type { JobErrorCode } from './job-schemas.js';
 
 export class JobError extends Error {
   constructor(

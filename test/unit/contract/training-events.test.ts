@@ -1,5 +1,6 @@
 /** The JSON-lines events between a training child process and the server. */
-import { epochMetrics, epochsFromLog, formatTrainingEvent, parseTrainingEvent } from '../../../server/src/training/events.js';
+import { formatTrainingEvent, parseTrainingEvent } from '../../../server/src/contract/training-events.js';
+import { epochMetrics, epochsFromLog } from '../../../server/src/training/epoch-metrics.js';
 
 describe('training events', () => {
   it('round-trips an epoch, NaN as null', () => {

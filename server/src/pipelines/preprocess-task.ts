@@ -4,10 +4,11 @@
  * each configuration's folder) or a case given as volumes (result handed back with transferable buffers).
  */
 import { z } from 'zod';
-import type { Volume } from '../../imaging/volume.js';
-import { readImage } from '../../io/image-file.js';
-import { writePreprocessedCase } from '../../io/nnunet-preprocessed.js';
-import { parsePreprocessingPlans, preprocessCase, type DatasetJsonLabels, type PreprocessedCase } from './default-preprocessor.js';
+import type { Volume } from '../imaging/volume.js';
+import { readImage } from '../io/image-file.js';
+import { writePreprocessedCase } from '../io/nnunet-preprocessed.js';
+import { preprocessCase, type DatasetJsonLabels, type PreprocessedCase } from '../nnunet/preprocessing/default-preprocessor.js';
+import { parsePlans } from '../nnunet/plans/plans.js';
 
 const DatasetLabelsSchema = z.looseObject({
   labels: z.record(z.string(), z.union([z.number().int(), z.array(z.number().int())])),
@@ -65,7 +66,7 @@ export function transferListOf(pp: PreprocessedCase): ArrayBuffer[] {
 
 async function runFilesTask(task: FilesTask): Promise<FilesTaskResult> {
   const t0 = performance.now();
-  const plans = parsePreprocessingPlans(task.plans);
+  const plans = parsePlans(task.plans);
   const images: Volume[] = [];
   for (const f of task.images) images.push(await readImage(f));
   const seg = task.label ? await readImage(task.label) : undefined;
@@ -84,7 +85,7 @@ async function runFilesTask(task: FilesTask): Promise<FilesTaskResult> {
 }
 
 function runVolumesTask(task: VolumesTask): PreprocessedCase {
-  const plans = parsePreprocessingPlans(task.plans);
+  const plans = parsePlans(task.plans);
   const asVolume = (v: z.infer<typeof VolumeMsgSchema>): Volume => ({ ...v, direction: [...v.direction] });
   return preprocessCase(task.images.map(asVolume), task.seg ? asVolume(task.seg) : undefined, plans, task.configuration, task.datasetJson as DatasetJsonLabels, task.caseId);
 }

@@ -687,3 +687,36 @@ export function unpickle(bytes: Uint8Array): PyValue {
     }
   }
 }
+
+function setKey(o: Record<string, unknown>, k: string, v: unknown): void {
+  // defineProperty: a "__proto__" key stays an own data property (no prototype pollution)
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * Most values a checkpoint's metadata may expand to. The memo lets a small pickle reference one object many
+ * times (or itself), so a tree walk is bounded by count, not by the pickle's size.
+ */
+const MAX_JSON_NODES = 4_000_000;
+
+/** Convert parsed pickle data to JSON-like values (dicts → objects, tuples → arrays). */
+export function pyToJson(v: PyValue, budget = { left: MAX_JSON_NODES }): unknown {
+  if (--budget.left < 0) throw new Error(`checkpoint metadata expands to more than ${MAX_JSON_NODES} values (shared or cyclic references): refused`);
+  if (v === null || typeof v === 'boolean' || typeof v === 'number' || typeof v === 'string') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (v instanceof Uint8Array) return Array.from(v);
+  if (Array.isArray(v)) return v.map((x) => pyToJson(x, budget));
+  if (v instanceof Set) return [...v].map((x) => pyToJson(x, budget));
+  if (v instanceof Map) {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of v) setKey(o, String(k), pyToJson(x, budget));
+    return o;
+  }
+  if (v instanceof TorchDevice) return v.index === null ? v.type : `${v.type}:${v.index}`;
+  if (v instanceof TorchTensorRef) return { tensor: { dtype: v.storage.dtype, shape: v.shape } };
+  if (v instanceof TorchStorageRef) return { storage: v.key };
+  if (v instanceof NumpyArray) return { ndarray: { dtype: v.dtype?.str ?? null, shape: v.shape } };
+  if (v instanceof NumpyDType) return v.str;
+  if (v instanceof PyGlobal) return v.qualified;
+  return null;
+}

@@ -4,9 +4,6 @@
  * stderr. No patient data: stages, epoch metrics and the registered model only.
  */
 import { z } from 'zod';
-// types only (erased): the viewer bundles this file without the trainer
-import type { TrainingLog } from './curves.js';
-import type { EpochRecord } from './trainer.js';
 
 export const TRAINING_EVENTS_VERSION = 1;
 
@@ -56,49 +53,6 @@ export const TrainingEventSchema = z.discriminatedUnion('type', [
   }),
 ]);
 export type TrainingEvent = z.infer<typeof TrainingEventSchema>;
-
-const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
-
-/** An epoch record of the trainer as an event payload (NaN → null). */
-export function epochMetrics(r: EpochRecord): EpochMetrics {
-  return {
-    epoch: r.epoch,
-    numEpochs: r.numEpochs,
-    trainLoss: finite(r.trainLoss),
-    valLoss: finite(r.valLoss),
-    pseudoDice: r.pseudoDice.map(finite),
-    meanFgDice: finite(r.meanFgDice),
-    emaFgDice: finite(r.emaFgDice),
-    lr: finite(r.lr),
-    seconds: finite(r.seconds),
-    newBest: r.newBest,
-  };
-}
-
-/**
- * The epochs of a restored nnU-Net log (a resumed run re-sends them, so a follower's curve has no gap
- * where the saved state is ahead of what it was told). `newBest` is recomputed from the EMA.
- */
-export function epochsFromLog(log: TrainingLog, numEpochs: number): EpochMetrics[] {
-  let best = -Infinity;
-  return log.train_losses.map((trainLoss, epoch) => {
-    const ema = log.ema_fg_dice[epoch] ?? NaN;
-    const newBest = Number.isFinite(ema) && ema > best;
-    if (newBest) best = ema;
-    return epochMetrics({
-      epoch,
-      numEpochs,
-      trainLoss,
-      valLoss: log.val_losses[epoch] ?? NaN,
-      pseudoDice: log.dice_per_class_or_region[epoch] ?? [],
-      meanFgDice: log.mean_fg_dice[epoch] ?? NaN,
-      emaFgDice: ema,
-      lr: log.lrs[epoch] ?? NaN,
-      seconds: (log.epoch_end_timestamps[epoch] ?? NaN) - (log.epoch_start_timestamps[epoch] ?? NaN),
-      newBest,
-    });
-  });
-}
 
 /** An event as its writer builds it: the version is filled in by `formatTrainingEvent`. */
 export type TrainingEventBody = TrainingEvent extends infer E ? (E extends TrainingEvent ? Omit<E, 'v'> : never) : never;

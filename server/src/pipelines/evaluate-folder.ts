@@ -7,11 +7,11 @@
 import { readdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readImage } from '../../io/image-file.js';
-import type { LabelOrRegion } from '../../imaging/connected-components.js';
-import type { Volume } from '../../imaging/volume.js';
-import { computeMetrics, type MetricsOptions } from './metrics.js';
-import { serializeSummary, summarize, type CaseResult, type Summary } from './summary.js';
+import { readImage } from '../io/image-file.js';
+import type { LabelOrRegion } from '../imaging/connected-components.js';
+import type { Volume } from '../imaging/volume.js';
+import { computeMetrics, type MetricsOptions } from '../nnunet/evaluation/metrics.js';
+import { serializeSummary, summarize, type CaseResult, type Summary } from '../nnunet/evaluation/summary.js';
 
 export interface EvaluateFolderOptions extends Omit<MetricsOptions, 'spacing'> {
   referenceFolder: string;

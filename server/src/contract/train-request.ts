@@ -4,7 +4,7 @@
  * versioned). No Node-only imports: the viewer bundles the schemas.
  */
 import { z } from 'zod';
-import { EpochMetricsSchema, TrainingStageSchema, ValidationSummarySchema } from '../../training/events.js';
+import { EpochMetricsSchema, TrainingStageSchema, ValidationSummarySchema } from './training-events.js';
 
 export const TRAINING_JOB_FORMAT_VERSION = 1;
 

@@ -5,8 +5,8 @@
 import { availableParallelism } from 'node:os';
 import type { Volume } from '../imaging/volume.js';
 import type { DatasetJsonLabels, PreprocessedCase } from '../nnunet/preprocessing/default-preprocessor.js';
-import type { FilesTask, FilesTaskResult, VolumesTask } from '../nnunet/preprocessing/preprocess-task.js';
-import { WorkerPool, workerScriptUrl } from './pool.js';
+import type { FilesTask, FilesTaskResult, VolumesTask } from './preprocess-task.js';
+import { WorkerPool, workerScriptUrl } from '../workers/pool.js';
 
 export type PreprocessPool = WorkerPool<FilesTask | VolumesTask, FilesTaskResult | PreprocessedCase>;
 

@@ -7,10 +7,11 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { listTrainingCases, loadDatasetJson } from '../../io/nnunet-raw.js';
-import { WorkerPool, workerScriptUrl } from '../../workers/pool.js';
-import { parsePreprocessingPlans, resolveConfiguration, type DatasetJsonLabels } from './default-preprocessor.js';
+import { listTrainingCases, loadDatasetJson } from '../io/nnunet-raw.js';
+import { WorkerPool, workerScriptUrl } from '../workers/pool.js';
+import { type DatasetJsonLabels } from '../nnunet/preprocessing/default-preprocessor.js';
 import { runPreprocessTask, type FilesTask, type FilesTaskResult } from './preprocess-task.js';
+import { parsePlans, resolveConfiguration } from '../nnunet/plans/plans.js';
 
 export interface DatasetCase {
   id: string;
@@ -48,7 +49,7 @@ export interface PreprocessDatasetResult {
 }
 
 export async function preprocessDataset(opts: PreprocessDatasetOptions): Promise<PreprocessDatasetResult> {
-  const plans = parsePreprocessingPlans(opts.plans);
+  const plans = parsePlans(opts.plans);
   if (opts.configurations.length === 0) throw new Error('preprocessDataset: no configurations given');
   let datasetJson = opts.datasetJson;
   let cases: DatasetCase[];
@@ -96,7 +97,7 @@ export async function preprocessDataset(opts: PreprocessDatasetOptions): Promise
     for (let i = 0; i < total; i++) finished(i, (await runPreprocessTask(tasks[i])).output as FilesTaskResult);
     return { folders, cases: results };
   }
-  const pool = new WorkerPool<FilesTask, FilesTaskResult>(workerScriptUrl('../../workers/preprocess-worker.js', import.meta.url), numWorkers);
+  const pool = new WorkerPool<FilesTask, FilesTaskResult>(workerScriptUrl('./preprocess-worker.js', import.meta.url), numWorkers);
   try {
     const errors: string[] = [];
     await Promise.all(

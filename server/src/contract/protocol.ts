@@ -6,10 +6,10 @@
  *
  * This file has no Node-only imports: the viewer's browser client bundles it.
  */
-import { FoldsSchema, StepSchema } from '../jobs/schemas.js';
+import { FoldsSchema, JobStageSchema, SegmentStatisticsSchema, StepSchema } from './job-schemas.js';
 import { z } from 'zod';
-import { TrainingJobSummarySchema, TrainRequestSchema } from '../jobs/training/train-request.js';
-import { EpochMetricsSchema } from '../training/events.js';
+import { TrainingJobSummarySchema, TrainRequestSchema } from './train-request.js';
+import { EpochMetricsSchema } from './training-events.js';
 
 /** Bumped on any incompatible change; the server answers `hello` with the version both sides speak. */
 export const PROTOCOL_VERSION = 1;
@@ -239,8 +239,6 @@ export const AckSchema = z.strictObject({
   totalReceived: z.number().int(),
 });
 
-export const JobStageSchema = z.enum(['queued', 'receiving', 'assembling', 'preprocessing', 'predicting', 'postprocessing', 'encoding']);
-
 export const QueuedSchema = z.strictObject({
   type: z.literal('queued'),
   requestId: id.optional(),
@@ -269,17 +267,6 @@ export const PartialSchema = z.strictObject({
   /** [nz, ny, nx] of the slab, x fastest */
   shape: z.tuple([z.number().int(), z.number().int(), z.number().int()]),
   byteLength: z.number().int().nonnegative(),
-});
-
-export const SegmentStatisticsSchema = z.strictObject({
-  segmentNumber: z.number().int(),
-  label: z.number().int(),
-  name: z.string(),
-  voxelCount: z.number().int(),
-  volumeMl: z.number(),
-  meanIntensity: z.number().nullable(),
-  minIntensity: z.number().nullable(),
-  maxIntensity: z.number().nullable(),
 });
 
 /** Announces the binary frame that follows immediately (same `frameId`): the DICOM SEG, Part 10 bytes. */

@@ -1,6 +1,7 @@
-import { parsePreprocessingPlans, preprocessCase } from '../../../server/src/nnunet/preprocessing/default-preprocessor.js';
-import { createPreprocessPool, preprocessInWorker } from '../../../server/src/workers/preprocess-pool.js';
+import { preprocessCase } from '../../../server/src/nnunet/preprocessing/default-preprocessor.js';
+import { createPreprocessPool, preprocessInWorker } from '../../../server/src/pipelines/preprocess-pool.js';
 import { syntheticCase3d } from '../../helpers/synthetic-dataset.js';
+import { parsePlans } from '../../../server/src/nnunet/plans/plans.js';
 
 const plans = {
   plans_name: 'nnUNetPlans',
@@ -23,7 +24,7 @@ test('preprocessing in a worker (transferred buffers) equals preprocessing in th
   const pool = createPreprocessPool(1);
   try {
     const c = syntheticCase3d(1);
-    const expected = preprocessCase([c.image], c.label, parsePreprocessingPlans(plans), '3d_fullres', labels, c.id);
+    const expected = preprocessCase([c.image], c.label, parsePlans(plans), '3d_fullres', labels, c.id);
     const image = { ...c.image, data: c.image.data.slice() };
     const got = await preprocessInWorker(pool, c.id, [image], { ...c.label, data: c.label.data.slice() }, plans, '3d_fullres', labels);
     expect(image.data.length).toBe(0); // transferred, detached here

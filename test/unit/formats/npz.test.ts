@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NpzWriter, readNpz } from '../../../server/src/io/npz.js';
+import { NpzWriter, readNpz } from '../../../server/src/formats/npz.js';
 import { readPredictionGeometry, writePredictionProperties } from '../../../server/src/io/prediction-properties.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 

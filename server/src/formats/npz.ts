@@ -7,8 +7,8 @@
  */
 import { closeSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { Zip, ZipDeflate, unzipSync } from 'fflate';
-import { halfToFloat } from '../models/checkpoint/pickle.js';
-import { npyHeader } from './nnunet-preprocessed.js';
+import { halfToFloat } from './pickle.js';
+import { npyHeader } from './npy.js';
 
 export class NpzWriter {
   private readonly fd: number;

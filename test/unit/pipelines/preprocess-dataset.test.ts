@@ -1,10 +1,11 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readPreprocessedCase } from '../../../../server/src/io/nnunet-preprocessed.js';
-import { parsePreprocessingPlans, preprocessCase } from '../../../../server/src/nnunet/preprocessing/default-preprocessor.js';
-import { preprocessDataset, type PreprocessProgress } from '../../../../server/src/nnunet/preprocessing/preprocess-dataset.js';
-import { makeTempDir } from '../../../helpers/tmp.js';
-import { writeSyntheticDataset, type SyntheticDataset } from '../../../helpers/synthetic-dataset.js';
+import { readPreprocessedCase } from '../../../server/src/io/nnunet-preprocessed.js';
+import { preprocessCase } from '../../../server/src/nnunet/preprocessing/default-preprocessor.js';
+import { preprocessDataset, type PreprocessProgress } from '../../../server/src/pipelines/preprocess-dataset.js';
+import { makeTempDir } from '../../helpers/tmp.js';
+import { writeSyntheticDataset, type SyntheticDataset } from '../../helpers/synthetic-dataset.js';
+import { parsePlans } from '../../../server/src/nnunet/plans/plans.js';
 
 const plans = {
   plans_name: 'nnUNetPlans',
@@ -56,7 +57,7 @@ test.each([0, 2])('writes every case of every configuration, equal to preprocess
   const progress = await run(out, numWorkers);
   expect(progress.map((p) => p.done)).toEqual([1, 2, 3]);
   expect(progress.every((p) => p.total === 3)).toBe(true);
-  const p = parsePreprocessingPlans(plans);
+  const p = parsePlans(plans);
   for (const configuration of ['3d_fullres', '2d']) {
     const folder = join(out, `nnUNetPlans_${configuration}`);
     expect(readdirSync(folder).sort()).toEqual(ds.cases.flatMap((c) => [`${c.id}.json`, `${c.id}.npy`, `${c.id}_seg.npy`]).sort());

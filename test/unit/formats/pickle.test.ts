@@ -1,5 +1,5 @@
-import { PickleError, PyGlobal, UnpickledOrderedDict, unpickle, ALLOWED_GLOBALS, type PyValue } from '../../../../server/src/models/checkpoint/pickle.js';
-import { Pickler, PyFloat, PyOrderedDict, PyTuple } from '../../../../server/src/models/checkpoint/pickler.js';
+import { PickleError, PyGlobal, UnpickledOrderedDict, unpickle, ALLOWED_GLOBALS, type PyValue } from '../../../server/src/formats/pickle.js';
+import { Pickler, PyFloat, PyOrderedDict, PyTuple } from '../../../server/src/formats/pickler.js';
 
 const hex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
 

@@ -2,9 +2,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, w
 import { join } from 'node:path';
 import { request } from 'node:http';
 import { TOKENS, startTestServer, type TestServer } from '../../integration/server-harness.js';
-import { ScriptedQueue } from './scripted-queue.js';
-import { CORRECTION_HEADER, StoredCorrectionSchema, type CorrectionHeader } from '../../../server/src/api/corrections-schema.js';
-import { CorrectionStore, correctionsRoot } from '../../../server/src/api/corrections.js';
+import { ScriptedQueue } from '../api/scripted-queue.js';
+import { CORRECTION_HEADER, StoredCorrectionSchema, type CorrectionHeader } from '../../../server/src/contract/corrections.js';
+import { CorrectionStore, correctionsRoot } from '../../../server/src/corrections/correction-store.js';
 import { sendCorrection } from '../../../extension/src/correction.js';
 
 let srv: TestServer;
