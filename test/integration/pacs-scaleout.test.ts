@@ -95,7 +95,7 @@ describe('PACS auto-segmentation through Redis and two worker processes', () => 
   it(`${SOAK_SERIES} series → exactly one valid SEG each, jobs split between the workers`, async () => {
     expect(new Set(workers.map((w) => w.version)).size).toBe(2);
     const registry = new ModelRegistry(new ModelStore(join(tmp.dir, 'store-a')));
-    const queue: JobQueue = await createRedisQueue({ url: redis.url, registry });
+    const queue: JobQueue = await createRedisQueue({ url: redis.url, registry, pacsConfigured: true });
     const watcher = await PacsWatcher.create({
       config: parsePacsConfig({
         version: 1,
@@ -168,7 +168,7 @@ describe('PACS auto-segmentation through Redis and two worker processes', () => 
 
   it('a worker killed mid-job: the job completes on the other worker, one SEG', async () => {
     const registry = new ModelRegistry(new ModelStore(join(tmp.dir, 'store-a')));
-    const queue: JobQueue = await createRedisQueue({ url: redis.url, registry });
+    const queue: JobQueue = await createRedisQueue({ url: redis.url, registry, pacsConfigured: true });
     const watcher = await PacsWatcher.create({
       config: parsePacsConfig({
         version: 1,

@@ -48,6 +48,7 @@ export async function startServer(config: ServerConfig, o: { log?: Logger; mount
     queue = await jobs.createRedisQueue({
       url: config.queue.redisUrl,
       registry,
+      pacsConfigured: fetchSeries !== undefined,
       maxJobsPerSession: config.limits.maxJobsPerSession,
       retainSeries: common.retainSeries,
       log: common.log,

@@ -91,6 +91,23 @@ export const SegmentStatisticsSchema = z.strictObject({
 });
 export type SegmentStatistics = z.infer<typeof SegmentStatisticsSchema>;
 
+/**
+ * What a finished segment job tells beside its SEG bytes (they travel as a binary frame, a thread transfer or
+ * a Redis key). One schema for the WebSocket result, the inference-thread message and the Redis return value.
+ */
+export const SegmentResultSummarySchema = z.strictObject({
+  sopInstanceUID: z.string(),
+  seriesInstanceUID: z.string(),
+  /** the series the SEG references */
+  referencedSeriesInstanceUID: z.string(),
+  segments: z.array(SegmentStatisticsSchema),
+  /** model name and card importedAt, so a result names the exact model version */
+  model: z.strictObject({ name: z.string(), version: z.string(), configuration: z.string(), folds: z.array(z.string()) }),
+  /** seconds per stage */
+  timings: z.record(z.string(), z.number()),
+});
+export type SegmentResultSummary = z.infer<typeof SegmentResultSummarySchema>;
+
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 

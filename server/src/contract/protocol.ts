@@ -6,7 +6,7 @@
  *
  * This file has no Node-only imports: the viewer's browser client bundles it.
  */
-import { FoldsSchema, JobStageSchema, SegmentStatisticsSchema, StepSchema } from './job-schemas.js';
+import { FoldsSchema, JobStageSchema, SegmentResultSummarySchema, StepSchema } from './job-schemas.js';
 import { z } from 'zod';
 import { TrainingJobSummarySchema, TrainRequestSchema } from './train-request.js';
 import { EpochMetricsSchema } from './training-events.js';
@@ -270,18 +270,12 @@ export const PartialSchema = z.strictObject({
 });
 
 /** Announces the binary frame that follows immediately (same `frameId`): the DICOM SEG, Part 10 bytes. */
-export const ResultSchema = z.strictObject({
+export const ResultSchema = SegmentResultSummarySchema.extend({
   type: z.literal('result'),
   jobId: id,
   requestId: id.optional(),
   frameId: z.number().int().nonnegative(),
   byteLength: z.number().int().positive(),
-  sopInstanceUID: z.string(),
-  seriesInstanceUID: z.string(),
-  referencedSeriesInstanceUID: z.string(),
-  segments: z.array(SegmentStatisticsSchema),
-  model: z.strictObject({ name: z.string(), version: z.string(), configuration: z.string(), folds: z.array(z.string()) }),
-  timings: z.record(z.string(), z.number()),
 });
 
 export const ErrorSchema = z.strictObject({

@@ -21,13 +21,12 @@
  * - Spooled series (a 'folder' source spooled by the API, or a DICOMweb series fetched into `spoolRoot`)
  *   are removed when the job ends, unless `retainSeries` (kept for training).
  */
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { JobError, toJobError, loggableMessage } from '../contract/job-errors.js';
+import { isEnded, JobBook, type BookEntry, type JobListener } from './job-book.js';
 import { createInferenceThreads, type InferenceThreads, type JobExecutor } from './inference-proxy.js';
 import { JobJournal } from './job-journal.js';
 import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
-import { parseSegmentRequest } from '../contract/job-schemas.js';
 import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, PartialLabelmap, SegmentRequest } from './types.js';
 
 export type { DicomWebSource, FetchSeries } from './run-job.js';
@@ -35,15 +34,15 @@ export type { DicomWebSource, FetchSeries } from './run-job.js';
 export interface InProcessQueueOptions extends JobRunnerOptions {
   /** jobs running at once (default 1) */
   concurrency?: number;
-  /** queued + running jobs one session may have (default 4) */
+  /** queued + running jobs one session may have (job-book.ts default) */
   maxJobsPerSession?: number;
-  /** queued jobs over all sessions (default 1000) */
+  /** queued jobs over all sessions (job-book.ts default) */
   maxQueuedJobs?: number;
   /** JSON-lines journal; without it nothing survives a restart */
   journalPath?: string;
-  /** ended jobs kept in memory and in the journal (default 1000) */
+  /** ended jobs kept in memory and in the journal (job-book.ts default) */
   keepEndedJobs?: number;
-  /** how long a finished job's result event (with the SEG bytes) is kept for a late subscriber (default 15 min) */
+  /** how long a finished job's result event (with the SEG bytes) is kept for a late subscriber (job-book.ts default) */
   resultTtlMs?: number;
   /** operational messages (no patient data) */
   log?: (line: string) => void;
@@ -58,26 +57,19 @@ export interface InProcessQueueOptions extends JobRunnerOptions {
   resourceLimits?: import('node:worker_threads').ResourceLimits;
 }
 
-type Listener = (event: JobEvent) => void;
-
-interface Job {
-  record: JobRecord;
+interface Job extends BookEntry {
   request: SegmentRequest;
-  listeners: Set<Listener>;
   controller?: AbortController;
-  /** the final event, replayed to a subscriber that comes back late */
-  terminal?: JobEvent;
   position?: number;
   /** submission order (ties in the round-robin) */
   seq: number;
   done?: Promise<void>;
 }
 
-const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
 const now = () => new Date().toISOString();
 
 export class InProcessQueue implements JobQueue {
-  private readonly jobs = new Map<string, Job>();
+  private readonly book: JobBook<Job>;
   /** per-session FIFOs of queued jobs, and the round-robin order of sessions that have one */
   private readonly waiting = new Map<string, Job[]>();
   private readonly lastServed = new Map<string, number>();
@@ -96,6 +88,7 @@ export class InProcessQueue implements JobQueue {
   constructor(private readonly options: InProcessQueueOptions) {
     this.concurrency = Math.max(1, options.concurrency ?? 1);
     this.log = options.log ?? (() => {});
+    this.book = new JobBook({ resultTtlMs: options.resultTtlMs, keepEndedJobs: options.keepEndedJobs, log: this.log });
     this.inferenceThreads = createInferenceThreads(options.executor, { ...options, threads: this.concurrency, log: this.log });
     if (options.journalPath) {
       const opened = JobJournal.open(options.journalPath, { keepEnded: options.keepEndedJobs });
@@ -110,33 +103,17 @@ export class InProcessQueue implements JobQueue {
     this.pump();
   }
 
-  submit(request: SegmentRequest, onEvent: Listener): { jobId: string } {
+  submit(request: SegmentRequest, onEvent: JobListener): { jobId: string } {
     if (this.closed) throw new JobError('INTERNAL', 'the job queue is shutting down');
-    let req: SegmentRequest;
-    try {
-      req = parseSegmentRequest(request);
-    } catch (e) {
-      throw new JobError('BAD_SERIES', (e as Error).message);
-    }
-    this.options.registry.get(req.options.model); // UNKNOWN_MODEL now rather than after waiting in line
-    if (req.series.kind === 'dicomweb' && !this.options.fetchSeries) throw new JobError('PACS_UNAVAILABLE', 'this server has no DICOMweb PACS configured');
-    const perSession = this.options.maxJobsPerSession ?? 4;
-    let active = 0;
-    for (const j of this.jobs.values()) if (j.request.sessionId === req.sessionId && !ENDED.has(j.record.state)) active++;
-    if (active >= perSession) throw new JobError('LIMIT_EXCEEDED', `this session already has ${active} job(s) queued or running (limit ${perSession})`);
-    let queued = 0;
-    for (const q of this.waiting.values()) queued += q.length;
-    if (queued >= (this.options.maxQueuedJobs ?? 1000)) throw new JobError('LIMIT_EXCEEDED', `the server has ${queued} jobs waiting; try again later`);
-
-    const id = randomUUID();
-    const job: Job = {
-      record: { id, sessionId: req.sessionId, owner: req.owner, state: 'queued', model: req.options.model, createdAt: now() },
-      request: req,
-      listeners: new Set([onEvent]),
-      seq: ++this.seq,
-    };
-    if (job.record.owner === undefined) delete job.record.owner;
-    this.jobs.set(id, job);
+    const req = this.book.admit(request, {
+      registry: this.options.registry,
+      pacsConfigured: !!this.options.fetchSeries,
+      maxJobsPerSession: this.options.maxJobsPerSession,
+      maxQueuedJobs: this.options.maxQueuedJobs,
+    });
+    const job: Job = { record: this.book.newRecord(req), request: req, listeners: new Set([onEvent]), seq: ++this.seq };
+    const id = job.record.id;
+    this.book.entries.set(id, job);
     this.persist(job);
     this.enqueue(job);
     this.updatePositions();
@@ -144,23 +121,23 @@ export class InProcessQueue implements JobQueue {
     return { jobId: id };
   }
 
-  subscribe(jobId: string, onEvent: Listener): boolean {
-    const job = this.jobs.get(jobId);
+  subscribe(jobId: string, onEvent: JobListener): boolean {
+    const job = this.book.entries.get(jobId);
     if (!job) return false;
-    if (ENDED.has(job.record.state)) {
-      const last = job.terminal ?? this.terminalFromRecord(job.record);
-      if (last) this.safeCall(onEvent, last);
+    if (isEnded(job.record)) {
+      const last = job.terminal ?? this.book.terminalFromRecord(job.record);
+      if (last) this.book.call(onEvent, last);
       return true;
     }
     job.listeners.add(onEvent);
-    if (job.record.state === 'queued' && job.position !== undefined) this.safeCall(onEvent, { type: 'queued', jobId, position: job.position });
-    else if (job.record.progress) this.safeCall(onEvent, { type: 'progress', jobId, progress: job.record.progress });
+    if (job.record.state === 'queued' && job.position !== undefined) this.book.call(onEvent, { type: 'queued', jobId, position: job.position });
+    else if (job.record.progress) this.book.call(onEvent, { type: 'progress', jobId, progress: job.record.progress });
     return true;
   }
 
   cancel(jobId: string): boolean {
-    const job = this.jobs.get(jobId);
-    if (!job || ENDED.has(job.record.state)) return false;
+    const job = this.book.entries.get(jobId);
+    if (!job || isEnded(job.record)) return false;
     if (job.record.state === 'queued') {
       this.dequeue(job);
       this.end(job, 'cancelled', { type: 'cancelled', jobId });
@@ -175,16 +152,15 @@ export class InProcessQueue implements JobQueue {
   }
 
   get(jobId: string): JobRecord | undefined {
-    const job = this.jobs.get(jobId);
-    return job ? { ...job.record } : undefined;
+    return this.book.get(jobId);
   }
 
   list(): JobRecord[] {
-    return [...this.jobs.values()].map((j) => ({ ...j.record }));
+    return this.book.list();
   }
 
   liveSeriesFolders(): string[] {
-    return [...this.jobs.values()].filter((j) => !ENDED.has(j.record.state) && j.request.series.kind === 'folder').map((j) => (j.request.series as { path: string }).path);
+    return [...this.book.entries.values()].filter((j) => !isEnded(j.record) && j.request.series.kind === 'folder').map((j) => (j.request.series as { path: string }).path);
   }
 
   async close(): Promise<void> {
@@ -192,7 +168,7 @@ export class InProcessQueue implements JobQueue {
     this.closed = true;
     const stopping = [...this.running];
     for (const job of stopping) {
-      if (ENDED.has(job.record.state)) continue;
+      if (isEnded(job.record)) continue;
       this.end(job, 'failed', { type: 'error', jobId: job.record.id, code: 'INTERRUPTED', message: 'the server is shutting down' }, { code: 'INTERRUPTED', message: 'the server is shutting down' });
       job.controller?.abort();
     }
@@ -206,8 +182,8 @@ export class InProcessQueue implements JobQueue {
   private recover(entries: { job: JobRecord; request?: SegmentRequest }[]): void {
     for (const { job: record, request } of entries) {
       const job: Job = { record, request: request ?? ({ sessionId: record.sessionId, series: { kind: 'folder', path: '' }, options: { model: record.model } } as SegmentRequest), listeners: new Set(), seq: ++this.seq };
-      this.jobs.set(record.id, job);
-      if (ENDED.has(record.state)) continue;
+      this.book.entries.set(record.id, job);
+      if (isEnded(record)) continue;
       const available = request && (request.series.kind === 'dicomweb' ? !!this.options.fetchSeries : existsSync(request.series.path));
       if (record.state === 'queued' && available) {
         this.log(`job ${record.id}: queued again after a restart`);
@@ -219,7 +195,7 @@ export class InProcessQueue implements JobQueue {
       this.end(job, 'failed', { type: 'error', jobId: record.id, code: 'INTERRUPTED', message }, { code: 'INTERRUPTED', message });
       if (request) this.removeSpool(job);
     }
-    this.trimEnded();
+    this.book.trimEnded();
   }
 
   private enqueue(job: Job): void {
@@ -289,7 +265,7 @@ export class InProcessQueue implements JobQueue {
       served.set(s, ++tick);
       if (job.position !== position) {
         job.position = position;
-        this.emit(job, { type: 'queued', jobId: job.record.id, position });
+        this.book.emit(job, { type: 'queued', jobId: job.record.id, position });
       }
     }
   }
@@ -317,16 +293,16 @@ export class InProcessQueue implements JobQueue {
     job.record.startedAt = now();
     this.persist(job);
     const progress = (p: JobProgress) => {
-      if (ENDED.has(job.record.state)) return;
+      if (isEnded(job.record)) return;
       job.record.progress = p;
-      this.emit(job, { type: 'progress', jobId, progress: p });
+      this.book.emit(job, { type: 'progress', jobId, progress: p });
     };
     try {
       const ctx = {
         signal,
         onProgress: progress,
         onPartial: (partial: PartialLabelmap) => {
-          if (!ENDED.has(job.record.state)) this.emit(job, { type: 'partial', jobId, partial });
+          if (!isEnded(job.record)) this.book.emit(job, { type: 'partial', jobId, partial });
         },
       };
       const result = this.inferenceThreads
@@ -335,7 +311,7 @@ export class InProcessQueue implements JobQueue {
       job.record.resultSeriesInstanceUID = result.seriesInstanceUID;
       this.end(job, 'succeeded', { type: 'result', jobId, result });
     } catch (e) {
-      if (!ENDED.has(job.record.state)) {
+      if (!isEnded(job.record)) {
         const err = toJobError(e);
         this.log(`job ${jobId}: ${err.code}: ${loggableMessage(err.message)}`);
         this.end(job, 'failed', { type: 'error', jobId, code: err.code, message: err.message }, { code: err.code, message: err.message });
@@ -346,33 +322,9 @@ export class InProcessQueue implements JobQueue {
   }
 
   private end(job: Job, state: 'succeeded' | 'failed' | 'cancelled', event: JobEvent, error?: { code: JobErrorCode; message: string }): void {
-    if (ENDED.has(job.record.state)) return; // a job ends once (cancel, shutdown and the pipeline may race)
-    job.record.state = state;
-    job.record.endedAt = now();
-    if (error) job.record.error = error;
+    if (isEnded(job.record)) return;
     job.position = undefined;
-    this.persist(job);
-    this.emit(job, event);
-    job.listeners.clear();
-    // keep the final event for a late subscriber for a while, then drop the SEG bytes
-    job.terminal = event;
-    if (event.type === 'result') {
-      const t = setTimeout(() => (job.terminal = undefined), this.options.resultTtlMs ?? 15 * 60_000);
-      t.unref();
-    }
-    this.trimEnded();
-  }
-
-  private terminalFromRecord(r: JobRecord): JobEvent | undefined {
-    if (r.state === 'cancelled') return { type: 'cancelled', jobId: r.id };
-    if (r.state === 'failed' && r.error) return { type: 'error', jobId: r.id, code: r.error.code, message: r.error.message };
-    return undefined;
-  }
-
-  private trimEnded(): void {
-    const keep = this.options.keepEndedJobs ?? 1000;
-    const ended = [...this.jobs.values()].filter((j) => ENDED.has(j.record.state));
-    for (const j of ended.slice(0, Math.max(0, ended.length - keep))) this.jobs.delete(j.record.id);
+    this.book.end(job, state, event, (j) => this.persist(j), error);
   }
 
   private removeSpool(job: Job): void {
@@ -384,18 +336,6 @@ export class InProcessQueue implements JobQueue {
       this.journal?.write({ job: job.record, request: job.request });
     } catch (e) {
       this.log(`job journal: could not write job ${job.record.id}: ${(e as Error).message}`);
-    }
-  }
-
-  private emit(job: Job, event: JobEvent): void {
-    for (const l of job.listeners) this.safeCall(l, event);
-  }
-
-  private safeCall(l: Listener, event: JobEvent): void {
-    try {
-      l(event);
-    } catch (e) {
-      this.log(`job ${event.jobId}: a listener threw on '${event.type}': ${(e as Error).message}`);
     }
   }
 }

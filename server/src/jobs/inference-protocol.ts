@@ -8,7 +8,7 @@
  *                holds the PACS client) / warm (what the thread's registry holds)
  */
 import { z } from 'zod';
-import { JobErrorCodeSchema, JobProgressSchema, SegmentRequestSchema, SegmentStatisticsSchema, SeriesSourceSchema } from '../contract/job-schemas.js';
+import { JobErrorCodeSchema, JobProgressSchema, SegmentRequestSchema, SegmentResultSummarySchema, SeriesSourceSchema } from '../contract/job-schemas.js';
 
 export const INFERENCE_PROTOCOL_VERSION = 1;
 
@@ -52,15 +52,7 @@ export const ToThreadSchema = z.discriminatedUnion('type', [
 export type ToThread = z.infer<typeof ToThreadSchema>;
 
 
-export const SegmentResultSchema = z.object({
-  seg: uint8,
-  sopInstanceUID: z.string(),
-  seriesInstanceUID: z.string(),
-  referencedSeriesInstanceUID: z.string(),
-  segments: z.array(SegmentStatisticsSchema),
-  model: z.object({ name: z.string(), version: z.string(), configuration: z.string(), folds: z.array(z.string()) }),
-  timings: z.record(z.string(), z.number()),
-});
+export const SegmentResultSchema = SegmentResultSummarySchema.extend({ seg: uint8 });
 
 const WarmSchema = z.object({ key: z.string(), name: z.string(), version: z.string(), estimatedBytes: z.number(), inUse: z.number(), lastUsed: z.number() });
 

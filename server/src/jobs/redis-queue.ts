@@ -23,15 +23,15 @@
  * - Persistence is Redis's own; a restarted producer reloads the jobs still in Redis, so a client can
  *   re-subscribe. Closing a producer leaves jobs running on the workers.
  */
-import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job as BullJob, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { ModelRegistry } from '../models/model-registry.js';
 import { isAbortError, JobError, toJobError, loggableMessage } from '../contract/job-errors.js';
 import { createInferenceThreads, type JobExecutor } from './inference-proxy.js';
+import { DEFAULT_KEEP_ENDED_JOBS, isEnded, JobBook, type BookEntry, type JobListener } from './job-book.js';
 import { removeSpooledSeries, runSegmentJob, type JobRunnerOptions } from './run-job.js';
-import { JobErrorCodeSchema, JobProgressSchema, parseSegmentRequest, SegmentRequestSchema, SegmentStatisticsSchema } from '../contract/job-schemas.js';
+import { JobErrorCodeSchema, JobProgressSchema, SegmentRequestSchema, SegmentResultSummarySchema } from '../contract/job-schemas.js';
 import type { JobErrorCode, JobEvent, JobProgress, JobQueue, JobRecord, SegmentRequest, SegmentResult } from './types.js';
 
 export const DEFAULT_QUEUE_NAME = 'nnseg-segment';
@@ -42,14 +42,7 @@ const ProgressDataSchema = z.object({ v: z.literal(FORMAT_VERSION), progress: Jo
 const ReturnValueSchema = z.object({
   v: z.literal(FORMAT_VERSION),
   resultKey: z.string(),
-  result: z.object({
-    sopInstanceUID: z.string(),
-    seriesInstanceUID: z.string(),
-    referencedSeriesInstanceUID: z.string(),
-    segments: z.array(SegmentStatisticsSchema),
-    model: z.object({ name: z.string(), version: z.string(), configuration: z.string(), folds: z.array(z.string()) }),
-    timings: z.record(z.string(), z.number()),
-  }),
+  result: SegmentResultSummarySchema,
 });
 const FailureSchema = z.object({ code: JobErrorCodeSchema, message: z.string() });
 
@@ -105,10 +98,16 @@ export interface RedisQueueOptions {
   prefix?: string;
   /** refuse unknown models at submit (the producer usually shares the workers' model store) */
   registry?: ModelRegistry;
-  /** queued + running jobs one session may have (default 4) */
+  /** the workers can fetch DICOMweb series (the server has a PACS); without it such requests are refused at submit */
+  pacsConfigured?: boolean;
+  /** queued + running jobs one session may have (job-book.ts default) */
   maxJobsPerSession?: number;
-  /** finished jobs kept in Redis (default 1000) */
+  /** jobs this producer has waiting (job-book.ts default) */
+  maxQueuedJobs?: number;
+  /** finished jobs kept in Redis and here (job-book.ts default) */
   keepEndedJobs?: number;
+  /** how long a finished job's result event is kept here; later, the SEG is read back from Redis (job-book.ts default) */
+  resultTtlMs?: number;
   /** give up connecting after this long (default 10 s) */
   connectTimeoutMs?: number;
   /** keep the spooled series of a job cancelled while waiting (the workers' option for the others) */
@@ -116,20 +115,14 @@ export interface RedisQueueOptions {
   log?: (line: string) => void;
 }
 
-type Listener = (event: JobEvent) => void;
-interface LocalJob {
-  record: JobRecord;
-  listeners: Set<Listener>;
-  terminal?: JobEvent;
-  /** known for jobs this producer submitted: a waiting job's spool is removed when it is cancelled */
-  request?: SegmentRequest;
-}
+/** `request` is known for jobs this producer submitted: a waiting job's spool is removed when it is cancelled. */
+type LocalJob = BookEntry;
 
-const ENDED = new Set(['succeeded', 'failed', 'cancelled']);
 const now = () => new Date().toISOString();
 
 export class RedisQueue implements JobQueue {
-  private readonly jobs = new Map<string, LocalJob>();
+  private readonly book: JobBook<LocalJob>;
+  private readonly jobs: Map<string, LocalJob>;
   private readonly log: (line: string) => void;
   private positionsTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -142,6 +135,8 @@ export class RedisQueue implements JobQueue {
     private readonly redis: Redis,
   ) {
     this.log = options.log ?? (() => {});
+    this.book = new JobBook({ resultTtlMs: options.resultTtlMs, keepEndedJobs: options.keepEndedJobs, log: this.log });
+    this.jobs = this.book.entries;
   }
 
   static async create(options: RedisQueueOptions): Promise<RedisQueue> {
@@ -165,26 +160,21 @@ export class RedisQueue implements JobQueue {
     return q;
   }
 
-  submit(request: SegmentRequest, onEvent: Listener): { jobId: string } {
+  submit(request: SegmentRequest, onEvent: JobListener): { jobId: string } {
     if (this.closed) throw new JobError('INTERNAL', 'the job queue is shutting down');
-    let req: SegmentRequest;
-    try {
-      req = parseSegmentRequest(request);
-    } catch (e) {
-      throw new JobError('BAD_SERIES', (e as Error).message);
-    }
-    this.options.registry?.get(req.options.model);
-    const limit = this.options.maxJobsPerSession ?? 4;
-    let active = 0;
-    for (const j of this.jobs.values()) if (j.record.sessionId === req.sessionId && !ENDED.has(j.record.state)) active++;
-    if (active >= limit) throw new JobError('LIMIT_EXCEEDED', `this session already has ${active} job(s) queued or running (limit ${limit})`);
-    const id = randomUUID();
-    const record: JobRecord = { id, sessionId: req.sessionId, state: 'queued', model: req.options.model, createdAt: now() };
-    if (req.owner !== undefined) record.owner = req.owner;
+    const req = this.book.admit(request, {
+      registry: this.options.registry,
+      pacsConfigured: this.options.pacsConfigured ?? false,
+      maxJobsPerSession: this.options.maxJobsPerSession,
+      maxQueuedJobs: this.options.maxQueuedJobs,
+    });
+    const active = this.book.activeJobs(req.sessionId);
+    const record = this.book.newRecord(req);
+    const id = record.id;
     const job: LocalJob = { record, listeners: new Set([onEvent]), request: req };
     this.jobs.set(id, job);
     const data: JobData = { v: FORMAT_VERSION, request: req, createdAt: record.createdAt };
-    const keep = this.options.keepEndedJobs ?? 1000;
+    const keep = this.options.keepEndedJobs ?? DEFAULT_KEEP_ENDED_JOBS;
     this.queue
       .add('segment', data, { jobId: id, priority: 1 + active, attempts: 1, removeOnComplete: { count: keep }, removeOnFail: { count: keep } })
       .then(() => this.schedulePositions(0))
@@ -192,25 +182,24 @@ export class RedisQueue implements JobQueue {
     return { jobId: id };
   }
 
-  subscribe(jobId: string, onEvent: Listener): boolean {
+  subscribe(jobId: string, onEvent: JobListener): boolean {
     const job = this.jobs.get(jobId);
     if (!job) return false;
-    if (ENDED.has(job.record.state)) {
-      if (job.terminal) this.safeCall(onEvent, job.terminal);
+    if (isEnded(job.record)) {
+      const last = job.terminal ?? this.book.terminalFromRecord(job.record);
+      if (last) this.book.call(onEvent, last);
       else if (job.record.state === 'succeeded') void this.replayResult(job, onEvent);
-      else if (job.record.state === 'cancelled') this.safeCall(onEvent, { type: 'cancelled', jobId });
-      else if (job.record.error) this.safeCall(onEvent, { type: 'error', jobId, ...job.record.error });
       return true;
     }
     job.listeners.add(onEvent);
-    if (job.record.progress) this.safeCall(onEvent, { type: 'progress', jobId, progress: job.record.progress });
+    if (job.record.progress) this.book.call(onEvent, { type: 'progress', jobId, progress: job.record.progress });
     else this.schedulePositions(0);
     return true;
   }
 
   cancel(jobId: string): boolean {
     const job = this.jobs.get(jobId);
-    if (!job || ENDED.has(job.record.state)) return false;
+    if (!job || isEnded(job.record)) return false;
     this.end(job, 'cancelled', { type: 'cancelled', jobId });
     // waiting: removed from Redis (and its spool here); active (locked, remove gives 0): the worker holding it aborts
     void this.queue
@@ -225,12 +214,11 @@ export class RedisQueue implements JobQueue {
   }
 
   get(jobId: string): JobRecord | undefined {
-    const j = this.jobs.get(jobId);
-    return j ? { ...j.record } : undefined;
+    return this.book.get(jobId);
   }
 
   list(): JobRecord[] {
-    return [...this.jobs.values()].map((j) => ({ ...j.record }));
+    return this.book.list();
   }
 
   async close(): Promise<void> {
@@ -252,27 +240,27 @@ export class RedisQueue implements JobQueue {
     });
     this.events.on('progress', ({ jobId, data }) => {
       const job = this.jobs.get(jobId);
-      if (!job || ENDED.has(job.record.state)) return;
+      if (!job || isEnded(job.record)) return;
       const r = ProgressDataSchema.safeParse(parseMaybeJson(data));
       if (!r.success) return;
       if (job.record.state === 'queued') job.record.state = 'running';
       job.record.progress = r.data.progress as JobProgress;
-      this.emit(job, { type: 'progress', jobId, progress: job.record.progress });
+      this.book.emit(job, { type: 'progress', jobId, progress: job.record.progress });
     });
     this.events.on('completed', ({ jobId, returnvalue }) => {
       const job = this.jobs.get(jobId);
-      if (!job || ENDED.has(job.record.state)) return;
+      if (!job || isEnded(job.record)) return;
       void this.deliverResult(job, returnvalue);
     });
     this.events.on('failed', ({ jobId, failedReason }) => {
       const job = this.jobs.get(jobId);
-      if (!job || ENDED.has(job.record.state)) return;
+      if (!job || isEnded(job.record)) return;
       const f = parseFailure(failedReason);
       this.end(job, 'failed', { type: 'error', jobId, ...f }, f);
     });
     this.events.on('removed', ({ jobId }) => {
       const job = this.jobs.get(jobId);
-      if (job && !ENDED.has(job.record.state)) this.end(job, 'cancelled', { type: 'cancelled', jobId });
+      if (job && !isEnded(job.record)) this.end(job, 'cancelled', { type: 'cancelled', jobId });
     });
     this.events.on('error', (e) => this.log(`redis queue events: ${e.message}`));
   }
@@ -297,19 +285,19 @@ export class RedisQueue implements JobQueue {
   }
 
   /** A succeeded job reloaded after a restart: its result, while the SEG is still in Redis. */
-  private async replayResult(job: LocalJob, onEvent: Listener): Promise<void> {
+  private async replayResult(job: LocalJob, onEvent: JobListener): Promise<void> {
     try {
       const bull = await this.queue.getJob(job.record.id);
       const result = await this.fetchResult(job.record.id, bull?.returnvalue);
-      this.safeCall(onEvent, { type: 'result', jobId: job.record.id, result });
+      this.book.call(onEvent, { type: 'result', jobId: job.record.id, result });
     } catch (e) {
-      this.safeCall(onEvent, { type: 'error', jobId: job.record.id, code: 'INTERNAL', message: (e as Error).message });
+      this.book.call(onEvent, { type: 'error', jobId: job.record.id, code: 'INTERNAL', message: (e as Error).message });
     }
   }
 
   /** After a producer restart: the jobs Redis still holds. */
   private async reload(): Promise<void> {
-    const keep = this.options.keepEndedJobs ?? 1000;
+    const keep = this.options.keepEndedJobs ?? DEFAULT_KEEP_ENDED_JOBS;
     const states = ['waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const;
     for (const state of states) {
       const jobs = await this.queue.getJobs([state], 0, keep - 1, true);
@@ -357,34 +345,15 @@ export class RedisQueue implements JobQueue {
       if (!job || job.record.state !== 'queued') return;
       if (this.lastPosition.get(job.record.id) === i + 1) return;
       this.lastPosition.set(job.record.id, i + 1);
-      this.emit(job, { type: 'queued', jobId: job.record.id, position: i + 1 });
+      this.book.emit(job, { type: 'queued', jobId: job.record.id, position: i + 1 });
     });
   }
 
   private end(job: LocalJob, state: 'succeeded' | 'failed' | 'cancelled', event: JobEvent, error?: { code: JobErrorCode; message: string }): void {
-    if (ENDED.has(job.record.state)) return;
-    job.record.state = state;
-    job.record.endedAt = now();
-    if (error) job.record.error = error;
+    // the SEG bytes stay in Redis for late subscribers (replayResult) after the book drops them
+    if (!this.book.end(job, state, event, undefined, error)) return;
     this.lastPosition.delete(job.record.id);
-    this.emit(job, event);
-    job.listeners.clear();
-    job.terminal = event;
-    // the SEG bytes stay in Redis for late subscribers; locally keep only the record
-    if (event.type === 'result') setTimeout(() => (job.terminal = undefined), 60_000).unref();
     this.schedulePositions(50);
-  }
-
-  private emit(job: LocalJob, event: JobEvent): void {
-    for (const l of job.listeners) this.safeCall(l, event);
-  }
-
-  private safeCall(l: Listener, event: JobEvent): void {
-    try {
-      l(event);
-    } catch (e) {
-      this.log(`job ${event.jobId}: a listener threw on '${event.type}': ${(e as Error).message}`);
-    }
   }
 }
 

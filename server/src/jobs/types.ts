@@ -3,13 +3,7 @@
  * queue, workers, the segment pipeline). The API never runs a model itself; the job layer never touches a
  * socket. Both the in-process queue and the Redis (BullMQ) queue implement `JobQueue`.
  */
-import type {
-  JobErrorCode,
-  JobProgress,
-  JobRecord,
-  SegmentRequest,
-  SegmentStatistics,
-} from '../contract/job-schemas.js';
+import type { JobErrorCode, JobProgress, JobRecord, SegmentRequest, SegmentResultSummary } from '../contract/job-schemas.js';
 
 // the wire shapes are inferred from the zod schemas in contract/job-schemas.ts; re-exported for the job layer
 export type {
@@ -24,19 +18,8 @@ export type {
   SeriesSource,
 } from '../contract/job-schemas.js';
 
-export interface SegmentResult {
-  /** the DICOM SEG, Part 10 bytes */
-  seg: Uint8Array;
-  sopInstanceUID: string;
-  seriesInstanceUID: string;
-  /** the series the SEG references */
-  referencedSeriesInstanceUID: string;
-  segments: SegmentStatistics[];
-  /** model name and card importedAt, so a result names the exact model version */
-  model: { name: string; version: string; configuration: string; folds: string[] };
-  /** seconds per stage */
-  timings: Record<string, number>;
-}
+/** A finished job: its summary and the DICOM SEG, Part 10 bytes. */
+export type SegmentResult = SegmentResultSummary & { seg: Uint8Array };
 
 /** A slab of the label map (planes [z0, z0 + nz) on the series grid) sent before the job ends. */
 export interface PartialLabelmap {

@@ -50,7 +50,7 @@ export function register(program: Command): void {
       const redisUrl = o.redis ?? process.env.NNSEG_REDIS_URL;
       // with Redis the jobs run in `nnseg worker` processes (they fetch the series from the PACS themselves)
       const queue: JobQueue = redisUrl
-        ? await jobs.createRedisQueue({ url: redisUrl, registry, log: common.log })
+        ? await jobs.createRedisQueue({ url: redisUrl, registry, pacsConfigured: true, log: common.log })
         : jobs.createInProcessQueue({ ...common, journalPath: join(workDir, 'jobs.jsonl') });
       const watcher = await PacsWatcher.create({ config, queue, client, log });
       log(`watching ${config.dicomWeb.url} (${watcher.discovery.source}), ledger ${config.ledger}, ${config.rules.length} rule(s)`);
