@@ -13,16 +13,14 @@
  *   schedule, and an unfinished preprocessing is redone from scratch.
  * - Restart: a job that was running is recorded `interrupted` (resumable); queued jobs are queued again.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CorrectionStore, correctionsRoot } from '../../corrections/correction-store.js';
 import type { ModelStore } from '../../models/model-store.js';
 import { planCorrectionsDataset } from '../../training/corrections-dataset.js';
-import { parseTrainingEvent, TRAINING_STAGES, type EpochMetrics, type TrainingEvent, type TrainingStage } from '../../contract/training-events.js';
+import type { EpochMetrics, TrainingEvent, TrainingStage } from '../../contract/training-events.js';
 import { trainedModelFolderName } from '../../models/results-folder.js';
 import { hasTrainingState } from '../../training/training-state.js';
 import { workerScriptUrl } from '../../workers/pool.js';
@@ -37,6 +35,8 @@ import {
   type TrainRequest,
 } from '../../contract/train-request.js';
 import { writeJsonAtomic } from '../../formats/atomic-file.js';
+import { ChildRun } from './child-run.js';
+import { applyTrainingEvent, ENDED_TRAINING_STATES as ENDED, stageIndex } from './training-record.js';
 
 export const TRAINING_JOB_FILE = 'training-job.json';
 
@@ -83,25 +83,14 @@ export interface TrainingJobsOptions {
   log?: (event: string, fields: Record<string, string | number | boolean | undefined>) => void;
 }
 
-/** One run of a job (a resume is a new run; the old one may still be exiting). */
-interface Run {
-  child?: ChildProcess;
-  /** cancelled or interrupted: the run's own outcome is ignored */
-  stopped: boolean;
-}
-
 interface Job {
   record: TrainingJobRecord;
   listeners: Set<TrainingListener>;
-  run?: Run;
+  run?: ChildRun;
   lastIterationEmit?: number;
 }
 
 const now = () => new Date().toISOString();
-const stageIndex = (s: TrainingStage | undefined) => (s === undefined ? -1 : TRAINING_STAGES.indexOf(s));
-const ENDED = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
-/** progress-bar lines of the CLI, not worth keeping as an error's context */
-const PROGRESS_LINE = /^\S[^\n]* \d+\/\d+ \(\d+%/;
 
 export class TrainingJobs {
   private readonly jobs = new Map<string, Job>();
@@ -176,7 +165,7 @@ export class TrainingJobs {
     const i = this.queue.indexOf(job);
     if (i >= 0) this.queue.splice(i, 1);
     this.end(job, 'cancelled');
-    if (job.run) this.stop(job.run);
+    job.run?.stop();
     this.log('training.cancelled', { id });
     return this.snapshot(job);
   }
@@ -213,7 +202,7 @@ export class TrainingJobs {
     const job = this.running;
     if (job?.run) {
       this.end(job, 'interrupted', { code: 'INTERRUPTED', message: 'the server stopped while this job was running; resume it to continue' });
-      this.stop(job.run);
+      job.run.stop();
     }
     await this.runningDone;
   }
@@ -232,7 +221,12 @@ export class TrainingJobs {
   }
 
   private async run(job: Job): Promise<void> {
-    const run: Run = { stopped: false };
+    const run = new ChildRun({
+      cli: this.cli,
+      env: this.o.env,
+      killGraceMs: this.o.killGraceMs,
+      onBadEvent: (reason) => this.log('training.bad_event', { id: job.record.id, reason }),
+    });
     job.run = run;
     try {
       await this.runStages(job, run);
@@ -241,92 +235,60 @@ export class TrainingJobs {
     }
   }
 
-  private async runStages(job: Job, run: Run): Promise<void> {
-    const r = job.record;
-    r.state = 'running';
-    r.startedAt = now();
-    r.runs++;
-    delete r.iteration;
+  private async runStages(job: Job, run: ChildRun): Promise<void> {
+    // job.record is replaced by every training event (applyTrainingEvent): always read it anew
+    job.record.state = 'running';
+    job.record.startedAt = now();
+    job.record.runs++;
+    delete job.record.iteration;
     this.persist(job);
     this.emit(job);
-    this.log('training.started', { id: r.id, run: r.runs });
+    this.log('training.started', { id: job.record.id, run: job.record.runs });
     try {
-      const paths = this.paths(r);
-      if (r.request.source.kind === 'corrections' && stageIndex(r.completedStage) < stageIndex('dataset')) {
+      const paths = this.paths(job.record);
+      if (job.record.request.source.kind === 'corrections' && stageIndex(job.record.completedStage) < stageIndex('dataset')) {
         this.setStage(job, 'dataset');
-        rmSync(join(this.folder(r.id), 'raw'), { recursive: true, force: true });
+        rmSync(join(this.folder(job.record.id), 'raw'), { recursive: true, force: true });
         await this.buildCorrectionsDataset(job, run, paths.rawDatasetFolder);
         if (run.stopped) return;
-        r.completedStage = 'dataset';
+        job.record.completedStage = 'dataset';
         this.persist(job);
       }
       // planning/preprocessing that did not finish leaves a folder that looks done: start it again
-      if (stageIndex(r.completedStage) < stageIndex('preprocessing')) rmSync(paths.preprocessedRoot, { recursive: true, force: true });
-      const resume = hasTrainingState(this.foldFolder(r, paths));
-      const res = await this.runChild(job, run, trainArgs(r.request, paths, { resume }), (e) => this.onEvent(job, e));
+      if (stageIndex(job.record.completedStage) < stageIndex('preprocessing')) rmSync(paths.preprocessedRoot, { recursive: true, force: true });
+      const resume = hasTrainingState(this.foldFolder(job.record, paths));
+      const res = await run.exec(trainArgs(job.record.request, paths, { resume }), (e) => this.onEvent(job, e));
       if (run.stopped) return;
       if (res.code !== 0) throw new Error(`nnseg train exited with ${res.signal ?? `code ${res.code}`}: ${res.tail || '(no output)'}`);
-      if (!r.registered) throw new Error('nnseg train ended without registering the model');
+      if (!job.record.registered) throw new Error('nnseg train ended without registering the model');
       this.end(job, 'succeeded');
-      this.o.onModelChanged?.(r.registered.name);
-      this.log('training.succeeded', { id: r.id, model: r.registered.name, version: r.registered.version, dice: r.validation?.foregroundMeanDice ?? undefined });
+      this.o.onModelChanged?.(job.record.registered.name);
+      this.log('training.succeeded', { id: job.record.id, model: job.record.registered.name, version: job.record.registered.version, dice: job.record.validation?.foregroundMeanDice ?? undefined });
     } catch (e) {
       if (run.stopped) return;
       const message = (e as Error).message;
-      const code = (e as { code?: string }).code === 'PACS_UNAVAILABLE' ? 'PACS_UNAVAILABLE' : r.stage === 'dataset' ? 'BAD_DATASET' : 'TRAINING_FAILED';
+      const code = (e as { code?: string }).code === 'PACS_UNAVAILABLE' ? 'PACS_UNAVAILABLE' : job.record.stage === 'dataset' ? 'BAD_DATASET' : 'TRAINING_FAILED';
       this.end(job, 'failed', { code, message });
-      this.log('training.failed', { id: r.id, code, reason: message.slice(0, 500) });
+      this.log('training.failed', { id: job.record.id, code, reason: message.slice(0, 500) });
     }
   }
 
   private onEvent(job: Job, e: TrainingEvent): void {
-    const r = job.record;
-    if (ENDED.has(r.state)) return;
-    switch (e.type) {
-      case 'stage':
-        // reaching a stage completes the ones before it
-        if (stageIndex(e.stage) > 0) {
-          const before = TRAINING_STAGES[stageIndex(e.stage) - 1]!;
-          if (stageIndex(before) > stageIndex(r.completedStage)) r.completedStage = before;
-        }
-        this.setStage(job, e.stage);
-        return;
-      case 'backend':
-        r.backend = e.backend;
-        if (e.resumedAtEpoch !== null) r.resumedAtEpoch = e.resumedAtEpoch;
-        else delete r.resumedAtEpoch;
-        // the restored epochs follow as 'epoch' events; what this record has beyond them was not saved
-        r.epochs = r.epochs.filter((x) => x.epoch < (e.resumedAtEpoch ?? 0));
-        this.persist(job);
+    const effect = applyTrainingEvent(job.record, e);
+    job.record = effect.record;
+    if (effect.persist) this.persist(job);
+    if (effect.notify === 'now') this.emit(job, effect.epoch);
+    else if (effect.notify === 'iteration') {
+      // at most two a second to subscribers, and always the last of a phase
+      const t = Date.now();
+      if (job.record.iteration?.done === job.record.iteration?.total || t - (job.lastIterationEmit ?? 0) >= 500) {
+        job.lastIterationEmit = t;
         this.emit(job);
-        return;
-      case 'iteration': {
-        r.iteration = { phase: e.phase, done: e.done, total: e.total };
-        // at most two a second to subscribers; not persisted
-        const t = Date.now();
-        if (e.done === e.total || t - (job.lastIterationEmit ?? 0) >= 500) {
-          job.lastIterationEmit = t;
-          this.emit(job);
-        }
-        return;
       }
-      case 'epoch':
-        r.epochs = r.epochs.filter((x) => x.epoch < e.metrics.epoch);
-        r.epochs.push(e.metrics);
-        this.persist(job);
-        this.emit(job, e.metrics);
-        return;
-      case 'done':
-        if (e.validation) r.validation = e.validation;
-        else delete r.validation;
-        if (e.registered) r.registered = e.registered;
-        r.completedStage = 'registering';
-        this.persist(job);
-        return;
     }
   }
 
-  private async buildCorrectionsDataset(job: Job, run: Run, rawDatasetFolder: string): Promise<void> {
+  private async buildCorrectionsDataset(job: Job, run: ChildRun, rawDatasetFolder: string): Promise<void> {
     const pacs = this.o.pacs;
     if (!pacs) throw Object.assign(new Error('this server has no DICOMweb PACS configured to pull the corrected series from'), { code: 'PACS_UNAVAILABLE' });
     const dir = this.folder(job.record.id);
@@ -335,55 +297,12 @@ export class TrainingJobs {
     writeFileSync(configFile, JSON.stringify({ formatVersion: 1, workDir: this.o.workDir, pacs }), { mode: 0o600 });
     try {
       const args = correctionsDatasetArgs(job.record.request, { datasetName: basename(rawDatasetFolder), rawRoot: join(dir, 'raw'), workDir: this.o.workDir, configFile });
-      const res = await this.runChild(job, run, args);
+      const res = await run.exec(args);
       if (run.stopped) return;
       if (res.code !== 0) throw new Error(`building the dataset from the corrections failed: ${res.tail || `exit ${res.signal ?? res.code}`}`);
     } finally {
       rmSync(configFile, { force: true });
     }
-  }
-
-  /** Runs `nnseg <args>`; stdout lines are training events when `onEvent` is given. Resolves with the exit and the stderr tail. */
-  private runChild(job: Job, run: Run, args: string[], onEvent?: (e: TrainingEvent) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; tail: string }> {
-    return new Promise((resolveRun, reject) => {
-      const child = spawn(process.execPath, [this.cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.o.env } });
-      run.child = child;
-      if (run.stopped) this.stop(run);
-      const tail: string[] = [];
-      createInterface({ input: child.stderr! }).on('line', (line) => {
-        if (PROGRESS_LINE.test(line) || line.trim() === '') return;
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-      });
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        if (!onEvent || line.trim() === '') return;
-        try {
-          onEvent(parseTrainingEvent(line));
-        } catch (e) {
-          this.log('training.bad_event', { id: job.record.id, reason: (e as Error).message });
-        }
-      });
-      child.on('error', (e) => {
-        run.child = undefined;
-        reject(new Error(`could not start nnseg (${this.cli}): ${e.message}`));
-      });
-      child.on('close', (code, signal) => {
-        run.child = undefined;
-        resolveRun({ code, signal, tail: tail.join('\n').slice(-4000) });
-      });
-    });
-  }
-
-  private stop(run: Run): void {
-    run.stopped = true;
-    const child = run.child;
-    if (!child) return;
-    child.kill('SIGTERM');
-    const t = setTimeout(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }, this.o.killGraceMs ?? 10_000);
-    t.unref();
-    child.once('close', () => clearTimeout(t));
   }
 
   // ───────────────────────────── records ─────────────────────────────
