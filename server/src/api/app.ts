@@ -24,7 +24,7 @@ import { ApiMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { CHUNK_HEADER_BYTES, PROTOCOL_VERSION, WS_SUBPROTOCOL, type ErrorCode, type Role } from '../contract/protocol.js';
 import { NNSEG_VERSION } from '../contract/version.js';
-import { WsSession, modelSummaries } from './ws-session.js';
+import { WsSession, modelSummaries } from './ws/session.js';
 import { sweepWorkDir } from './work-sweep.js';
 
 /** How often stale uploads and import archives are looked for. */

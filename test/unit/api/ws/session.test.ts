@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROTOCOL_VERSION, encodeChunk } from '../../../server/src/contract/protocol.js';
-import { syntheticSeries } from '../../helpers/synthetic-series.js';
-import { createTestModel } from '../../helpers/test-model.js';
-import { TestClient, manifestOf, pushInstances, type PushLog } from '../../integration/server-client.js';
-import { TOKENS, startTestServer, type TestServer } from '../../integration/server-harness.js';
-import { ScriptedQueue } from './scripted-queue.js';
+import { PROTOCOL_VERSION, encodeChunk } from '../../../../server/src/contract/protocol.js';
+import { syntheticSeries } from '../../../helpers/synthetic-series.js';
+import { createTestModel } from '../../../helpers/test-model.js';
+import { TestClient, manifestOf, pushInstances, type PushLog } from '../../../integration/server-client.js';
+import { TOKENS, startTestServer, type TestServer } from '../../../integration/server-harness.js';
+import { ScriptedQueue } from '../scripted-queue.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
