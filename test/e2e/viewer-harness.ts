@@ -19,6 +19,7 @@ import { startOrthanc, type OrthancHandle } from '../helpers/orthanc.js';
 import { syntheticSeries } from '../helpers/synthetic-series.js';
 import { createTestModel } from '../helpers/test-model.js';
 import { TOKENS, startTestServer, type TestServer } from '../integration/server-harness.js';
+import { within } from '../helpers/patience.js';
 
 export const ARTIFACTS = join(process.cwd(), 'test', 'e2e', 'artifacts');
 export const CHROMIUM = process.env.NNSEG_CHROMIUM ?? '/usr/bin/chromium';
@@ -187,8 +188,8 @@ export async function openStudy(stack: Stack, page: Page): Promise<void> {
   page.on('requestfailed', (r) => log.push(`[requestfailed] ${r.url()} ${r.failure()?.errorText}`));
   try {
     await page.goto(`${stack.server.url}/nnseg?StudyInstanceUIDs=${stack.studyInstanceUID}`);
-    await page.waitForSelector('[data-testid=nnseg-panel]', { timeout: 60_000 });
-    await page.waitForSelector('[data-testid=nnseg-status][data-state=ready]', { timeout: 30_000 });
+    await page.waitForSelector('[data-testid=nnseg-panel]', { timeout: within(60_000) });
+    await page.waitForSelector('[data-testid=nnseg-status][data-state=ready]', { timeout: within(30_000) });
     await page.waitForFunction(
       () => {
         const w = window as unknown as { __nnseg?: { servicesManager: { services: { viewportGridService: { getActiveViewportId(): string; getDisplaySetsUIDsForViewport(id: string): string[] } } } } };
@@ -197,7 +198,7 @@ export async function openStudy(stack: Stack, page: Page): Promise<void> {
         return !!id && (g?.getDisplaySetsUIDsForViewport(id)?.length ?? 0) > 0 && document.querySelector('canvas.cornerstone-canvas') !== null;
       },
       undefined,
-      { timeout: 60_000 },
+      { timeout: within(60_000) },
     );
   } catch (e) {
     await page.screenshot({ path: join(ARTIFACTS, 'open-failed.png') }).catch(() => {});

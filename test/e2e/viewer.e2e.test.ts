@@ -10,8 +10,9 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { ARTIFACTS, SERIES, openStudy, prerequisites, startStack, type Stack } from './viewer-harness.js';
+import { within } from '../helpers/patience.js';
 
-const T = 300_000;
+const T = within(300_000);
 
 const missing = prerequisites();
 if (missing.length) throw new Error(`viewer e2e prerequisites missing: ${missing.join('; ')}`);
@@ -120,7 +121,7 @@ describe('nnseg viewer (OHIF 3.13.2 + extension + mode) end to end', () => {
     }, 100);
     await page.click('[data-testid=nnseg-segment]');
     stepLog('segment clicked');
-    await page.waitForSelector('[data-testid=nnseg-job][data-phase=done], [data-testid=nnseg-error]', { timeout: 180_000 });
+    await page.waitForSelector('[data-testid=nnseg-job][data-phase=done], [data-testid=nnseg-error]', { timeout: within(180_000) });
     stepLog(`job ended; percents ${percents.join(',')}`);
     clearInterval(poll);
     const err = await page.$('[data-testid=nnseg-error]');
@@ -160,7 +161,7 @@ describe('nnseg viewer (OHIF 3.13.2 + extension + mode) end to end', () => {
     await page.locator('[data-testid=nnseg-panel]').screenshot({ path: join(ARTIFACTS, 'panel.png') });
 
     await page.click('[data-testid=nnseg-accept]');
-    await page.waitForSelector('[data-testid=nnseg-accepted], [data-testid=nnseg-error]', { timeout: 60_000 });
+    await page.waitForSelector('[data-testid=nnseg-accepted], [data-testid=nnseg-error]', { timeout: within(60_000) });
     const err2 = await page.$('[data-testid=nnseg-error]');
     if (err2) throw new Error(`accept failed: ${await err2.textContent()}`);
     const series = (await (await fetch(`${stack.orthanc.dicomWebUrl}/studies/${stack.studyInstanceUID}/series?Modality=SEG`)).json()) as Record<string, { Value?: string[] }>[];
@@ -176,9 +177,9 @@ describe('nnseg viewer (OHIF 3.13.2 + extension + mode) end to end', () => {
     expect((await segState(page)).segmentations).toHaveLength(0);
     stack.queue.open = false;
     await page.click('[data-testid=nnseg-segment]');
-    await page.waitForSelector('[data-testid=nnseg-job][data-phase=queued]', { timeout: 60_000 });
+    await page.waitForSelector('[data-testid=nnseg-job][data-phase=queued]', { timeout: within(60_000) });
     await page.click('[data-testid=nnseg-cancel]');
-    await page.waitForSelector('[data-testid=nnseg-job][data-phase=cancelled]', { timeout: 10_000 });
+    await page.waitForSelector('[data-testid=nnseg-job][data-phase=cancelled]', { timeout: within(10_000) });
     stack.queue.open = true;
     await page.screenshot({ path: join(ARTIFACTS, '03-cancelled.png') });
     expect((await segState(page)).segmentations).toHaveLength(0);
@@ -188,7 +189,7 @@ describe('nnseg viewer (OHIF 3.13.2 + extension + mode) end to end', () => {
   it('shows a server error in the panel (broken model) and still segments afterwards', async () => {
     await page.selectOption('[data-testid=nnseg-model]', 'broken');
     await page.click('[data-testid=nnseg-segment]');
-    await page.waitForSelector('[data-testid=nnseg-error]', { timeout: 120_000 });
+    await page.waitForSelector('[data-testid=nnseg-error]', { timeout: within(120_000) });
     const text = await page.textContent('[data-testid=nnseg-error]');
     expect(text).toMatch(/MODEL_FAILED/);
     await page.screenshot({ path: join(ARTIFACTS, '04-server-error.png') });
@@ -197,7 +198,7 @@ describe('nnseg viewer (OHIF 3.13.2 + extension + mode) end to end', () => {
     // the viewer and the connection keep working
     await page.selectOption('[data-testid=nnseg-model]', 'test-ct');
     await page.click('[data-testid=nnseg-segment]');
-    await page.waitForSelector('[data-testid=nnseg-job][data-phase=done]', { timeout: 180_000 });
+    await page.waitForSelector('[data-testid=nnseg-job][data-phase=done]', { timeout: within(180_000) });
     expect((await segState(page)).segmentations).toHaveLength(1);
     expect(consoleErrors.filter((e) => /nnseg/i.test(e))).toEqual([]);
   }, T);
@@ -220,7 +221,7 @@ describe('nnseg viewer, series sent by reference (the server pulls it from the s
   it('segments by Study/Series UID without uploading instances', async () => {
     await page.selectOption('[data-testid=nnseg-model]', 'test-ct');
     await page.click('[data-testid=nnseg-segment]');
-    await page.waitForSelector('[data-testid=nnseg-job][data-phase=done], [data-testid=nnseg-error]', { timeout: 180_000 });
+    await page.waitForSelector('[data-testid=nnseg-job][data-phase=done], [data-testid=nnseg-error]', { timeout: within(180_000) });
     const err = await page.$('[data-testid=nnseg-error]');
     if (err) throw new Error(`panel shows an error: ${await err.textContent()}`);
     const state = await segState(page);

@@ -3,7 +3,7 @@
  * esbuild by the test, since jest's TypeScript transform does not reach child processes).
  * Env: NNSEG_REDIS_URL, NNSEG_MODEL_STORE, NNSEG_QUEUE, NNSEG_LOCK_MS. Prints "ready" once it takes jobs.
  */
-import { startRedisWorker } from '../../server/src/jobs/redis-queue.js';
+import { startRedisWorker } from '../../server/src/jobs/redis-worker.js';
 import { ModelRegistry } from '../../server/src/models/model-registry.js';
 import { ModelStore } from '../../server/src/models/model-store.js';
 

@@ -15,6 +15,7 @@ import { createTestModel } from '../helpers/test-model.js';
 import { mulberry32 } from '../helpers/prng.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { TestClient, manifestOf } from '../integration/server-client.js';
+import { within } from '../helpers/patience.js';
 
 const SEED = Number(process.env.NNSEG_FUZZ_SEED ?? 20261207);
 const SECONDS = Number(process.env.NNSEG_FUZZ_SECONDS ?? 12);
@@ -134,7 +135,7 @@ describe('fuzzing the server', () => {
         const nonce = `p${++pings}`;
         const t0 = Date.now();
         steady.send({ type: 'ping', nonce });
-        await steady.next('pong', 5000, (p) => p.nonce === nonce);
+        await steady.next('pong', within(5000), (p) => p.nonce === nonce);
         worstPongMs = Math.max(worstPongMs, Date.now() - t0);
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -163,5 +164,5 @@ describe('fuzzing the server', () => {
     expect(fdsAfter).toBeLessThanOrEqual(fdsBefore + 2);
     expect(srv.api.hub.uploads.size).toBe(0);
     expect(rssAfter - rssBefore).toBeLessThan(512 * 2 ** 20);
-  }, 120_000);
+  }, within(120_000));
 });

@@ -17,6 +17,7 @@ import { syntheticSeries } from '../helpers/synthetic-series.js';
 import { createTestModel, testModelDatasetJson, testModelPlans } from '../helpers/test-model.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { TestClient, manifestOf, pushInstances } from '../integration/server-client.js';
+import { within } from '../helpers/patience.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const EVIL_PTH = join(HERE, '../fixtures/network/evil.pth');
@@ -93,7 +94,7 @@ afterEach(async () => {
   // the well-behaved client connected all along is still answered …
   const nonce = `n${++pingNo}`;
   steady.send({ type: 'ping', nonce });
-  await steady.next('pong', 5000, (p) => p.nonce === nonce);
+  await steady.next('pong', within(5000), (p) => p.nonce === nonce);
   // … and a new one gets through the whole handshake
   const { client } = await TestClient.ready(srv.url, T.viewer);
   client.send({ type: 'listModels' });
@@ -112,7 +113,7 @@ async function ready(token = T.viewer, sessionId?: string): Promise<TestClient> 
 }
 
 async function expectError(c: TestClient, code: ErrorCode, message: RegExp, o: { fatal?: boolean } = {}) {
-  const e = await c.next('error', 10000);
+  const e = await c.next('error', within(10000));
   expect(e.code).toBe(code);
   expect(e.message).toMatch(message);
   if (o.fatal) {

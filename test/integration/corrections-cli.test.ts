@@ -6,6 +6,7 @@ import { sendCorrection } from '../../extension/src/correction.js';
 import type { CorrectionHeader } from '../../server/src/contract/corrections.js';
 import { ScriptedQueue } from '../unit/api/scripted-queue.js';
 import { TOKENS, startTestServer, type TestServer } from './server-harness.js';
+import { within } from '../helpers/patience.js';
 
 const run = promisify(execFile);
 const CLI = join(process.cwd(), 'server/dist/cli/main.js');
@@ -43,5 +44,5 @@ describe('nnseg corrections list | delete | prune', () => {
     expect(pruned.stdout.split('\n').filter(Boolean)).toEqual([expect.stringMatching(`^deleted ${ids[1]}`), expect.stringMatching(`^deleted ${ids[2]}`)]);
     expect((await fetch(`${srv.url}/api/corrections`, { headers: { Authorization: `Bearer ${TOKENS.admin}` } }).then((r) => r.json())) as unknown).toEqual({ corrections: [], broken: [] });
     await expect(cli('prune', '--older-than', 'soon')).rejects.toThrow(/--older-than must be a number of days ≥ 0, got "soon"/);
-  }, 60000);
+  }, within(60000));
 });

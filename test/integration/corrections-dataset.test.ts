@@ -18,6 +18,7 @@ import { startOrthanc, type OrthancHandle } from '../helpers/orthanc.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { ScriptedQueue } from '../unit/api/scripted-queue.js';
 import { TOKENS, startTestServer, type TestServer } from './server-harness.js';
+import { within } from '../helpers/patience.js';
 
 const run = promisify(execFile);
 const CLI = join(process.cwd(), 'server/dist/cli/main.js');
@@ -51,7 +52,7 @@ beforeAll(async () => {
   seriesA = (await seriesToVolume(a.instances)).volume;
   seriesB = (await seriesToVolume(b.instances)).volume;
   srv = await startTestServer(new ScriptedQueue());
-}, 60000);
+}, within(60000));
 afterAll(async () => {
   await srv?.stop();
   await orthanc?.stop();
@@ -112,12 +113,12 @@ describe('corrections → nnU-Net raw dataset', () => {
     const r = await run('node', [CLI, 'plan-and-preprocess', '-d', folder, '-o', pp, '--verify', '-c', '3d_fullres']);
     expect(r.stderr).toMatch(/preprocessed 2 cases/);
     expect(existsSync(join(pp, 'Dataset777_Corrections', 'nnUNetPlans.json'))).toBe(true);
-  }, 240000);
+  }, within(240000));
 
   it('refuses an existing dataset folder without --overwrite', async () => {
     const r = run('node', [CLI, 'corrections', 'dataset', '--work-dir', join(srv.dir, 'work'), '--pacs', orthanc.dicomWebUrl, '-o', join(tmp.dir, 'raw'), '--name', 'Dataset777_Corrections']);
     await expect(r).rejects.toThrow(/Dataset777_Corrections exists and is not empty \(pass --overwrite to replace it\)/);
-  }, 60000);
+  }, within(60000));
 
   it('a correction whose shape is not the series grid fails naming it, and leaves no dataset behind', async () => {
     const shape: [number, number, number] = [8, 32, 16];
@@ -129,12 +130,12 @@ describe('corrections → nnU-Net raw dataset', () => {
     await expect(bad).rejects.toThrow(new RegExp(`correction [0-9a-f-]{36} \\(series ${a.seriesInstanceUID.replace(/\./g, '\\.')}\\): the correction's shape 8×32×16 differs from the series grid 8×32×32`));
     expect(existsSync(join(tmp.dir, 'raw2', 'Dataset779_Other'))).toBe(false);
     await expect(buildCorrectionsDataset({ ...common, name: 'Dataset780_None', model: 'nope' })).rejects.toThrow(/no stored corrections for model "nope" \(models with corrections: demo-ct, other-model\)/);
-  }, 60000);
+  }, within(60000));
 
   it('a series missing from the PACS fails naming the correction', async () => {
     const ghost = phantomSeriesInstances(13, { shape: SHAPE }); // never uploaded
     await sendCorrection(srv.url, TOKENS.annotator, headerOf(ghost, { model: 'ghost' }), ghost.phantom.label.data);
     const r = buildCorrectionsDataset({ workDir: join(srv.dir, 'work'), pacsUrl: orthanc.dicomWebUrl, rawRoot: join(tmp.dir, 'raw3'), name: 'Dataset781_Ghost', model: 'ghost' });
     await expect(r).rejects.toThrow(new RegExp(`correction [0-9a-f-]{36} \\(series ${ghost.seriesInstanceUID.replace(/\./g, '\\.')}\\): could not retrieve the series from the PACS: .*404`));
-  }, 60000);
+  }, within(60000));
 });

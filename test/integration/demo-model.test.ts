@@ -13,6 +13,7 @@ import { LoadedModel } from '../../server/src/models/loaded-model.js';
 import { ModelStore } from '../../server/src/models/model-store.js';
 import { validateDicom } from '../helpers/dicom-validate.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { within } from '../helpers/patience.js';
 
 describe('demo model on the demo study', () => {
   const tmp = makeTempDir();
@@ -54,5 +55,5 @@ describe('demo model on the demo study', () => {
     } finally {
       await model.release();
     }
-  }, 300_000);
+  }, within(300_000));
 });

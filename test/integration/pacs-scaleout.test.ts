@@ -20,6 +20,7 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { syntheticSeries } from '../helpers/synthetic-series.js';
 import { createTestModel } from '../helpers/test-model.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { within } from '../helpers/patience.js';
 
 const SOAK_SERIES = Number(process.env.NNSEG_SOAK_SERIES ?? 20);
 const CLI = join(process.cwd(), 'server/dist/cli/main.js');
@@ -40,7 +41,7 @@ function startWorker(store: string, name: string): Promise<ChildProcess> {
   });
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`worker ${name} did not start:\n${out}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`worker ${name} did not start:\n${out}`)), within(30_000));
     const onData = (d: Buffer) => {
       out += d.toString();
       if (out.includes('taking jobs')) {
@@ -76,7 +77,7 @@ beforeAll(async () => {
     const child = await startWorker(store, name);
     workers.push({ child, version: model.card.importedAt, log: '' });
   }
-}, 120_000);
+}, within(120_000));
 
 afterAll(async () => {
   for (const w of workers) {
@@ -164,7 +165,7 @@ describe('PACS auto-segmentation through Redis and two worker processes', () => 
       await queue.close();
       await registry.close();
     }
-  }, 400_000);
+  }, within(400_000));
 
   it('a worker killed mid-job: the job completes on the other worker, one SEG', async () => {
     const registry = new ModelRegistry(new ModelStore(join(tmp.dir, 'store-a')));
@@ -212,5 +213,5 @@ describe('PACS auto-segmentation through Redis and two worker processes', () => 
       await queue.close();
       await registry.close();
     }
-  }, 300_000);
+  }, within(300_000));
 });

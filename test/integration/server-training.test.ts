@@ -19,6 +19,7 @@ import WebSocket from 'ws';
 import { ServerConnection, type SocketLike } from '../../extension/src/server-connection.js';
 import { mergeEpochs } from '../../extension/src/training-view.js';
 import type { EpochMetrics } from '../../server/src/contract/training-events.js';
+import { within } from '../helpers/patience.js';
 
 const ADMIN = 'training-admin-token-0123456789';
 const READER = 'training-reader-token-0123456789';
@@ -54,7 +55,7 @@ async function http(path: string, o: { method?: string; token?: string; body?: u
 async function adminClient(): Promise<TestClient> {
   const c = await TestClient.connect(srv.url, { token: ADMIN });
   c.send({ type: 'hello', protocolVersion: 1, client: { name: 'training-test' } });
-  await c.next('welcome', 10_000);
+  await c.next('welcome', within(10_000));
   return c;
 }
 
@@ -105,9 +106,9 @@ describe('train jobs on nnseg serve', () => {
     // over the socket: a viewer may not train
     const reader = await TestClient.connect(srv.url, { token: READER });
     reader.send({ type: 'hello', protocolVersion: 1, client: { name: 'training-test' } });
-    await reader.next('welcome', 10_000);
+    await reader.next('welcome', within(10_000));
     reader.send({ type: 'train', requestId: 'r1', request: request() });
-    const err = await reader.next('error', 10_000);
+    const err = await reader.next('error', within(10_000));
     expect([err.code, err.requestId]).toEqual(['FORBIDDEN', 'r1']);
     reader.close();
     expect((await http('/api/training')).json.trainings).toEqual([]);
@@ -117,15 +118,15 @@ describe('train jobs on nnseg serve', () => {
   it('trains, streams epochs, cancels, resumes from the last saved epoch and registers a model version the server lists', async () => {
     const c = await adminClient();
     c.send({ type: 'train', requestId: 'train-1', request: request() });
-    const first = await c.next('trainingUpdate', 10_000, (m) => m.requestId === 'train-1');
+    const first = await c.next('trainingUpdate', within(10_000), (m) => m.requestId === 'train-1');
     const id = first.training.id;
     expect(first.training.state).toMatch(/queued|running/);
     expect(first.training.owner).toBe('admin-1');
 
     // the first epoch arrives (after planning and preprocessing in the child), then cancel
-    await c.next('trainingUpdate', 180_000, (m) => m.training.id === id && m.epochs.length > 0);
+    await c.next('trainingUpdate', within(180_000), (m) => m.training.id === id && m.epochs.length > 0);
     c.send({ type: 'trainingControl', requestId: 'cancel-1', trainingId: id, action: 'cancel' });
-    const cancelled = await c.next('trainingUpdate', 10_000, (m) => m.requestId === 'cancel-1');
+    const cancelled = await c.next('trainingUpdate', within(10_000), (m) => m.requestId === 'cancel-1');
     expect(cancelled.training.state).toBe('cancelled');
     const stages = updates(c, id).map((u) => u.training.stage);
     expect(stages).toEqual(expect.arrayContaining(['planning', 'preprocessing', 'training']));
@@ -142,7 +143,7 @@ describe('train jobs on nnseg serve', () => {
     expect(resumed.status).toBe(200);
     expect(resumed.json.training.state).toMatch(/queued|running/);
 
-    const done = await c.next('trainingUpdate', 300_000, (m) => m.training.id === id && ['succeeded', 'failed'].includes(m.training.state));
+    const done = await c.next('trainingUpdate', within(300_000), (m) => m.training.id === id && ['succeeded', 'failed'].includes(m.training.state));
     expect(done.training.error).toBeUndefined();
     expect(done.training.state).toBe('succeeded');
     expect(done.training.runs).toBe(2);
@@ -164,7 +165,7 @@ describe('train jobs on nnseg serve', () => {
     const fold = join(tmp.dir, 'work', 'training', id, 'results', DATASET, 'nnUNetTrainer__nnUNetPlans__3d_fullres', 'fold_0');
     for (const f of ['checkpoint_final.pth', 'training_log.json', 'progress.png', 'validation/summary.json']) expect(existsSync(join(fold, f))).toBe(true);
     c.close();
-  }, 600_000);
+  }, within(600_000));
 
   it("the viewer's client follows a train job across a dropped connection and ends with the whole curve", async () => {
     const conn = new ServerConnection({
@@ -202,5 +203,5 @@ describe('train jobs on nnseg serve', () => {
     } finally {
       conn.close();
     }
-  }, 600_000);
+  }, within(600_000));
 });

@@ -14,6 +14,7 @@ import { shrinkPlans } from '../../server/src/training/prepare.js';
 import { train } from '../../server/src/training/trainer.js';
 import { ModelStore } from '../../server/src/models/model-store.js';
 import { ensurePreprocessed } from '../../server/src/pipelines/plan-and-preprocess.js';
+import { within } from '../helpers/patience.js';
 
 const EPOCHS = Number(process.env.TRAIN2D_EPOCHS ?? 8);
 const ITERS = Number(process.env.TRAIN2D_ITERS ?? 10);
@@ -62,5 +63,5 @@ describe('train a 2D configuration (wasm backend)', () => {
 
     const stored = await new ModelStore(join(tmp.dir, 'store')).importModel(result.outputFolder, { name: 'synth2d' });
     expect(stored.card.configurations.map((c) => c.configuration)).toEqual(['2d']);
-  }, 900_000);
+  }, within(900_000));
 });

@@ -14,6 +14,7 @@ import { polyLr } from '../../server/src/training/optimizer.js';
 import { readTrainingState } from '../../server/src/training/training-state.js';
 import { readNnunetCheckpoint } from '../../server/src/models/checkpoint/reader.js';
 import { ensurePreprocessed } from '../../server/src/pipelines/plan-and-preprocess.js';
+import { within } from '../helpers/patience.js';
 
 describe('train: kill and resume', () => {
   const tmp = makeTempDir('nnseg-train-resume-');
@@ -64,5 +65,5 @@ describe('train: kill and resume', () => {
     const again: number[] = [];
     await train({ ...base, resume: true, onEpoch: (r) => again.push(r.epoch) });
     expect(again).toEqual([]);
-  }, 600_000);
+  }, within(600_000));
 });

@@ -8,4 +8,5 @@ export { JobJournal, JOURNAL_VERSION, type JournalEntry } from './job-journal.js
 export { segmentSeries, segmentStatistics, segmentDescriptions, assembleSeries, STAGE_PERCENT, type SeriesInput, type SegmentContext } from './segment-series.js';
 export { SegmentRequestSchema, JobRecordSchema, JobProgressSchema, parseSegmentRequest } from '../contract/job-schemas.js';
 export { ModelRegistry, type ModelRegistryOptions, type AcquiredModel } from '../models/model-registry.js';
-export { createRedisQueue, RedisQueue, startRedisWorker, DEFAULT_QUEUE_NAME, type RedisQueueOptions, type RedisWorkerOptions, type RedisWorker } from './redis-queue.js';
+export { createRedisQueue, RedisQueue, DEFAULT_QUEUE_NAME, type RedisQueueOptions } from './redis-queue.js';
+export { startRedisWorker, type RedisWorkerOptions, type RedisWorker } from './redis-worker.js';

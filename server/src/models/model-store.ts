@@ -16,7 +16,7 @@ import { convertCheckpointToOnnx, readOnnxOnlyModel } from './checkpoint-import.
 import { MODEL_CARD_FORMAT_VERSION, ModelCardSchema, type ConfigurationCard, type FoldCard, type ModelCard } from './model-card.js';
 import { describeTrainedModelFolder, findTrainedModelFolders } from './results-folder.js';
 import { extractZip } from './zip-archive.js';
-import { configurationDict } from '../nnunet/plans/plans.js';
+import { configurationDict, parsePlans, type Plans } from '../nnunet/plans/plans.js';
 
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -27,20 +27,6 @@ const DatasetJsonSubset = z.looseObject({
   labels: z.record(z.string(), z.union([z.number().int(), z.array(z.number().int())])),
   regions_class_order: z.array(z.number().int()).optional(),
   file_ending: z.string(),
-});
-
-const PlansSubset = z.looseObject({
-  dataset_name: z.string(),
-  plans_name: z.string(),
-  configurations: z.record(
-    z.string(),
-    z.looseObject({
-      patch_size: z.array(z.number().int()).optional(),
-      spacing: z.array(z.number()).optional(),
-      previous_stage: z.string().optional(),
-      inherits_from: z.string().optional(),
-    }),
-  ),
 });
 
 export interface ImportOptions {
@@ -59,6 +45,11 @@ export interface ImportOptions {
 export interface StoredModel {
   card: ModelCard;
   path: string;
+}
+
+/** nnU-Net writes `dataset_name` into every plans.json; a model card names its dataset by it. */
+function requireDatasetName(plans: Plans, where: string): asserts plans is Plans & { dataset_name: string } {
+  if (typeof plans.dataset_name !== 'string' || plans.dataset_name === '') throw new Error(`${where}: dataset_name: the plans name no dataset`);
 }
 
 function sha256File(path: string): string {
@@ -186,7 +177,8 @@ export class ModelStore {
     for (const folder of folders) {
       const trained = describeTrainedModelFolder(folder);
       const plansRaw = readJson(join(folder, 'plans.json'), trained.folderName);
-      const plans = parseWith(PlansSubset, plansRaw, `${trained.folderName}/plans.json`);
+      const plans = parsePlans(plansRaw, `${trained.folderName}/plans.json`);
+      requireDatasetName(plans, `${trained.folderName}/plans.json`);
       const dj = parseWith(DatasetJsonSubset, readJson(join(folder, 'dataset.json'), trained.folderName), `${trained.folderName}/dataset.json`);
       if (datasetJson && JSON.stringify(dj.labels) !== JSON.stringify(datasetJson.labels))
         throw new Error(`${trained.folderName}: its dataset.json labels differ from the other configurations in ${sourceName}`);
@@ -267,7 +259,8 @@ export class ModelStore {
     if (!options.plansPath || !options.datasetJsonPath || !options.configuration)
       throw new Error(`${basename(source)}: an .onnx model needs its plans.json, dataset.json and configuration name`);
     const plansRaw = readJson(options.plansPath, 'plans.json');
-    const plans = parseWith(PlansSubset, plansRaw, options.plansPath);
+    const plans = parsePlans(plansRaw, options.plansPath);
+    requireDatasetName(plans, options.plansPath);
     const dj = parseWith(DatasetJsonSubset, readJson(options.datasetJsonPath, 'dataset.json'), options.datasetJsonPath);
     const configuration = configurationDict(plans, options.configuration);
     await readOnnxOnlyModel(source, plansRaw, options.configuration, dj);

@@ -15,6 +15,7 @@ import { ModelStore } from '../../../server/src/models/model-store.js';
 import { collector, segmentRequest, seriesFolder } from '../../helpers/segment-jobs.js';
 import { createTestModel } from '../../helpers/test-model.js';
 import { makeTempDir } from '../../helpers/tmp.js';
+import { within } from '../../helpers/patience.js';
 
 const tmp = makeTempDir();
 const store = new ModelStore(join(tmp.dir, 'store'));
@@ -77,7 +78,7 @@ describe('inference threads', () => {
     } finally {
       await q.close();
     }
-  }, 180_000);
+  }, within(180_000));
 
   it('cancel ends the job at once and frees the thread, its model and the spool within a second', async () => {
     const q = createInProcessQueue({ registry });
@@ -97,7 +98,7 @@ describe('inference threads', () => {
       expect(await c.ended).toEqual({ type: 'cancelled', jobId });
       expect(reportedInCall).toBe(true);
       // the thread reported the model in use while the job ran; after the cancel it releases it (hang guard)
-      await waitFor('spool removed, model released', () => !existsSync(folder) && !registry.warm().some((w) => w.inUse > 0), 30_000);
+      await waitFor('spool removed, model released', () => !existsSync(folder) && !registry.warm().some((w) => w.inUse > 0), within(30_000));
       expect(registry.warm().some((w) => w.key.startsWith('inference-thread-0:'))).toBe(true); // still warm for the next job
       // the same thread takes the next job (no restart was needed)
       const next = collector();
@@ -107,7 +108,7 @@ describe('inference threads', () => {
     } finally {
       await q.close();
     }
-  }, 60_000);
+  }, within(60_000));
 
   it('a thread that dies fails its job with a clear error; the next job runs on a fresh thread', async () => {
     const logged: string[] = [];
@@ -142,7 +143,7 @@ describe('inference threads', () => {
     } finally {
       await q.close();
     }
-  }, 60_000);
+  }, within(60_000));
 
   it('after a cancel, a thread that has not stopped within the grace time is replaced, but never while onnxruntime runs', async () => {
     const q = createInProcessQueue({ registry, cancelGraceMs: 0 });
@@ -154,7 +155,7 @@ describe('inference threads', () => {
         if (e.type === 'progress' && e.progress.stage === 'predicting') q.cancel(p.jobId);
       });
       expect(await predicting.ended).toEqual({ type: 'cancelled', jobId: p.jobId });
-      await waitFor('model released', () => !registry.warm().some((w) => w.inUse > 0), 1000);
+      await waitFor('model released', () => !registry.warm().some((w) => w.inUse > 0), within(1000));
       expect(q.inferenceThreads!.isAlive(0)).toBe(true);
       expect(q.inferenceThreads!.started).toBe(1);
 
@@ -166,8 +167,8 @@ describe('inference threads', () => {
         if (e.type === 'progress' && e.progress.stage === 'assembling') q.cancel(jobId);
       });
       expect(await c.ended).toEqual({ type: 'cancelled', jobId });
-      await waitFor('thread terminated', () => !q.inferenceThreads!.isAlive(0), 1000);
-      await waitFor('spool removed', () => !existsSync(folder), 1000);
+      await waitFor('thread terminated', () => !q.inferenceThreads!.isAlive(0), within(1000));
+      await waitFor('spool removed', () => !existsSync(folder), within(1000));
       const next = collector();
       q.submit(segmentRequest('s', seriesFolder(tmp.dir)), next.onEvent);
       expect((await next.ended).type).toBe('result');
@@ -175,7 +176,7 @@ describe('inference threads', () => {
     } finally {
       await q.close();
     }
-  }, 60_000);
+  }, within(60_000));
 
   it('a model invalidated on the main registry is unloaded in the thread', async () => {
     const q = createInProcessQueue({ registry });
@@ -183,12 +184,12 @@ describe('inference threads', () => {
       const c = collector();
       q.submit(segmentRequest('s', seriesFolder(tmp.dir)), c.onEvent);
       expect((await c.ended).type).toBe('result');
-      await waitFor('model reported warm by the thread', () => registry.warm().some((w) => w.name === 'test-ct' && w.inUse === 0), 1000);
+      await waitFor('model reported warm by the thread', () => registry.warm().some((w) => w.name === 'test-ct' && w.inUse === 0), within(1000));
       const [w] = registry.warm();
       expect(w.key.startsWith('inference-thread-0:')).toBe(true);
       expect(registry.estimatedBytesInUse()).toBe(w.estimatedBytes);
       await registry.invalidate('test-ct');
-      await waitFor('model unloaded in the thread', () => registry.warm().length === 0, 2000);
+      await waitFor('model unloaded in the thread', () => registry.warm().length === 0, within(2000));
       expect(registry.estimatedBytesInUse()).toBe(0);
       // and loaded again for the next job
       const again = collector();
@@ -197,7 +198,7 @@ describe('inference threads', () => {
     } finally {
       await q.close();
     }
-  }, 60_000);
+  }, within(60_000));
 
   it('two threads run two jobs at once with concurrency 2', async () => {
     const q = createInProcessQueue({ registry, concurrency: 2 });
@@ -215,7 +216,7 @@ describe('inference threads', () => {
     } finally {
       await q.close();
     }
-  }, 60_000);
+  }, within(60_000));
 
   it('keeps the old same-thread mode for debugging (where the same measurement sees the loop blocked)', async () => {
     const q = createInProcessQueue({ registry, executor: 'same-thread' });
@@ -235,5 +236,5 @@ describe('inference threads', () => {
     } finally {
       await q.close();
     }
-  }, 60_000);
+  }, within(60_000));
 });

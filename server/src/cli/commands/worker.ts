@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { jobLimits, loadServerConfig } from '../../config/server-config.js';
 import { DicomWebClient } from '../../dicom/dicomweb/client.js';
 import type { FetchSeries } from '../../jobs/run-job.js';
-import { DEFAULT_QUEUE_NAME, startRedisWorker } from '../../jobs/redis-queue.js';
+import { DEFAULT_QUEUE_NAME } from '../../jobs/redis-shared.js';
+import { startRedisWorker } from '../../jobs/redis-worker.js';
 import { ModelRegistry } from '../../models/model-registry.js';
 import { ModelStore } from '../../models/model-store.js';
 

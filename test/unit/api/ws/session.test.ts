@@ -7,6 +7,7 @@ import { createTestModel } from '../../../helpers/test-model.js';
 import { TestClient, manifestOf, pushInstances, type PushLog } from '../../../integration/server-client.js';
 import { TOKENS, startTestServer, type TestServer } from '../../../integration/server-harness.js';
 import { ScriptedQueue } from '../scripted-queue.js';
+import { within } from '../../../helpers/patience.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -265,7 +266,7 @@ describe('timeouts', () => {
       client.send({ type: 'ping' });
     }
     expect(client.closeCode).toBeUndefined();
-    const e = await client.next('error', 3000);
+    const e = await client.next('error', within(3000));
     expect(e).toMatchObject({ code: 'IDLE_TIMEOUT', fatal: true, message: 'nothing received for 0.5 s' });
     expect(await client.closed).toBe(1008);
   });

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../../../server/src/engines/tfjs/backend.js';
 import { addChannelBias, avgPool3d, channelSum, concatChannels, conv3d, convTranspose3d, instanceNorm, logSoftmax } from '../../../../server/src/engines/tfjs/ops.js';
+import { within } from '../../../helpers/patience.js';
 
 function rand(shape: number[], seed: number): tf.Tensor {
   return tf.randomNormal(shape, 0, 1, 'float32', seed);
@@ -152,5 +153,5 @@ describe('wasm im2col + GEMM convolution (engines/tfjs/conv-gemm.ts)', () => {
       }
       expect(worst / scale).toBeLessThan(1e-4);
     }
-  }, 60_000);
+  }, within(60_000));
 });

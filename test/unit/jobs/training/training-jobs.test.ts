@@ -9,6 +9,7 @@ import { TRAINING_JOB_FILE, TrainingJobs, type TrainingUpdate } from '../../../.
 import { parseTrainRequest, type TrainingJobRecord } from '../../../../server/src/contract/train-request.js';
 import { ModelStore } from '../../../../server/src/models/model-store.js';
 import { makeTempDir } from '../../../helpers/tmp.js';
+import { within } from '../../../helpers/patience.js';
 
 const tmp = makeTempDir('nnseg-training-jobs-');
 afterAll(() => tmp.cleanup());
@@ -68,5 +69,5 @@ describe('TrainingJobs restart', () => {
     } finally {
       await jobs.close();
     }
-  }, 60_000);
+  }, within(60_000));
 });
