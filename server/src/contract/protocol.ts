@@ -6,7 +6,7 @@
  *
  * This file has no Node-only imports: the viewer's browser client bundles it.
  */
-import { FoldsSchema, JobStageSchema, SegmentResultSummarySchema, StepSchema } from './job-schemas.js';
+import { JobStageSchema, SegmentOptionsSchema as JobSegmentOptionsSchema, SegmentResultSummarySchema } from './job-schemas.js';
 import { z } from 'zod';
 import { TrainingJobSummarySchema, TrainRequestSchema } from './train-request.js';
 import { EpochMetricsSchema } from './training-events.js';
@@ -100,15 +100,9 @@ export const DicomWebSeriesSchema = z.strictObject({
   seriesInstanceUID: uid,
 });
 
+/** The job's options (contract/job-schemas.ts), strict on the wire, plus what only the socket needs. */
 export const SegmentOptionsSchema = z.strictObject({
-  model: z.string().min(1).max(128),
-  configuration: z.string().min(1).max(64).optional(),
-  /** fold names, each once, at most MAX_FOLDS (the job layer's own schema) */
-  folds: FoldsSchema.optional(),
-  tta: z.boolean().optional(),
-  /** sliding-window step as a fraction of the patch, ≥ MIN_STEP: below it the tile count explodes for no gain */
-  step: StepSchema.optional(),
-  segType: z.enum(['binary', 'fractional', 'labelmap']).optional(),
+  ...JobSegmentOptionsSchema.shape,
   /** ask for `partial` label slabs while the job runs (default false) */
   partials: z.boolean().optional(),
 });

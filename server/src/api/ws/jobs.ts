@@ -22,14 +22,18 @@ export class JobHandler {
     return record ? { subject: record.owner, sessionId: record.sessionId } : undefined;
   }
 
+  /** True for a job this session owns; otherwise the client is told there is no such job (it may be someone else's). */
+  private mine(jobId: string): boolean {
+    const owner = this.owner(jobId);
+    if (owner && this.s.owns(owner)) return true;
+    this.s.fail('UNKNOWN_JOB', `no job ${jobId} for this token`, { jobId });
+    return false;
+  }
+
   onCancel(jobId: string): void {
     const { s } = this;
     const { hub } = s.deps;
-    const owner = this.owner(jobId);
-    if (!owner || !s.owns(owner)) {
-      s.fail('UNKNOWN_JOB', `no job ${jobId} for this token`, { jobId });
-      return;
-    }
+    if (!this.mine(jobId)) return;
     hub.jobs.get(jobId)?.sinks.add(s);
     if (!hub.queue.cancel(jobId)) s.fail('UNKNOWN_JOB', `job ${jobId} has already ended`, { jobId });
   }
@@ -37,11 +41,7 @@ export class JobHandler {
   onSubscribe(jobId: string): void {
     const { s } = this;
     const { hub } = s.deps;
-    const owner = this.owner(jobId);
-    if (!owner || !s.owns(owner)) {
-      s.fail('UNKNOWN_JOB', `no job ${jobId} for this token`, { jobId });
-      return;
-    }
+    if (!this.mine(jobId)) return;
     const meta = hub.jobs.get(jobId);
     if (meta) {
       meta.sinks.add(s);
