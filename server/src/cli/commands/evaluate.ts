@@ -6,16 +6,8 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { evaluateFolder } from '../../pipelines/evaluate-folder.js';
 import type { LabelOrRegion } from '../../imaging/connected-components.js';
+import { acceptNnunetSpelling, positiveNumber } from '../nnunet-flags.js';
 import { ProgressBar } from '../progress.js';
-
-/** nnU-Net spells these with one dash (-ref, -pred, -il, -np); commander wants two. */
-const SINGLE_DASH_LONG = new Set(['-ref', '-pred', '-il', '-np']);
-
-function normaliseArgv(argv: string[]): void {
-  const at = argv.indexOf('evaluate');
-  if (at < 0) return;
-  for (let i = at + 1; i < argv.length; i++) if (SINGLE_DASH_LONG.has(argv[i])) argv[i] = `-${argv[i]}`;
-}
 
 /** "1" → label 1; "1,2,3" → region (1, 2, 3). */
 export function parseLabelOrRegion(text: string): LabelOrRegion {
@@ -24,16 +16,8 @@ export function parseLabelOrRegion(text: string): LabelOrRegion {
   return parts.length === 1 && !text.includes(',') ? Number(parts[0]) : parts.map(Number);
 }
 
-function positiveNumber(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!(n > 0) || !Number.isFinite(n)) throw new Error(`${name} must be a positive number, got "${v}"`);
-    return n;
-  };
-}
-
 export function register(program: Command): void {
-  normaliseArgv(process.argv);
+  acceptNnunetSpelling('evaluate', { '-ref': '--ref', '-pred': '--pred', '-il': '--il', '-np': '--np' });
   program
     .command('evaluate')
     .description('compare predicted label files with references: nnU-Net metrics per label/region → summary.json')

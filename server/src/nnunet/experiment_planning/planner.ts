@@ -181,6 +181,11 @@ export interface PlannerOptions {
   plansName?: string;
   datasetName: string;
   imageReaderWriter?: string;
+  /**
+   * `-overwrite_target_spacing` (z, y, x as in the images): replaces determine_fullres_target_spacing, so it
+   * reaches 3d_fullres, the 3d_lowres that starts from it and the 2d in-plane spacing
+   */
+  overwriteTargetSpacing?: readonly number[];
 }
 
 function normalizationAndMask(dj: DatasetJson, fp: DatasetFingerprint): { schemes: string[]; mask: boolean[] } {
@@ -300,7 +305,9 @@ export function planExperiment(dj: DatasetJson, fp: DatasetFingerprint, options:
   const gpu = options.gpuMemoryTargetGB ?? preset.gpuMemoryTargetGB;
   const plansName = options.plansName ?? preset.plansName;
   const cache = new Map<string, number>();
-  const fullres = fullresTargetSpacing(fp);
+  if (options.overwriteTargetSpacing && !(options.overwriteTargetSpacing.length === 3 && options.overwriteTargetSpacing.every((v) => Number.isFinite(v) && v > 0)))
+    throw new Error(`overwrite_target_spacing must be three positive numbers, got [${options.overwriteTargetSpacing.join(', ')}]`);
+  const fullres = options.overwriteTargetSpacing ? [...options.overwriteTargetSpacing] : fullresTargetSpacing(fp);
   const { forward, backward } = determineTranspose(fullres);
   const tr = <T>(v: readonly T[]): T[] => forward.map((i) => v[i]);
   const fullresT = tr(fullres);

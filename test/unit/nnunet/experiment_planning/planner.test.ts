@@ -94,6 +94,24 @@ describe('planner rules (hand-checked)', () => {
     expect(p.configurations['3d_cascade_fullres']).toEqual({ inherits_from: '3d_fullres', previous_stage: '3d_lowres' });
   });
 
+  it('-overwrite_target_spacing replaces the fullres spacing: 3d_fullres, the transpose and the 2d in-plane spacing follow', () => {
+    // 40³ at 1 mm resampled to 2 × 1 × 0.5 mm: 20 × 40 × 80 voxels; the coarsest axis (z) stays first
+    const p = planExperiment(dj, fp([40, 40, 40], [1, 1, 1], 1), { datasetName: 'Dataset001_X', overwriteTargetSpacing: [2, 1, 0.5] });
+    expect(p.configurations['3d_fullres'].spacing).toEqual([2, 1, 0.5]);
+    expect(p.configurations['3d_fullres'].median_image_size_in_voxels).toEqual([20, 40, 80]);
+    expect(p.configurations['2d'].spacing).toEqual([1, 0.5]);
+    expect(p.transpose_forward).toEqual([0, 1, 2]);
+    // a coarse in-plane axis is moved first, as nnU-Net's determine_transpose does with any target spacing
+    expect(planExperiment(dj, fp([40, 40, 40], [1, 1, 1], 1), { datasetName: 'Dataset001_X', overwriteTargetSpacing: [1, 3, 1] }).transpose_forward).toEqual([1, 0, 2]);
+    expect(() => planExperiment(dj, fp([40, 40, 40], [1, 1, 1], 1), { datasetName: 'Dataset001_X', overwriteTargetSpacing: [1, 1] })).toThrow('three positive numbers');
+  });
+
+  it('-overwrite_plans_name names the plans and the data identifiers', () => {
+    const p = planExperiment(dj, fp([40, 40, 40], [1, 1, 1], 1), { datasetName: 'Dataset001_X', plansName: 'nnUNetPlans_custom' });
+    expect(p.plans_name).toBe('nnUNetPlans_custom');
+    expect(p.configurations['3d_fullres'].data_identifier).toBe('nnUNetPlans_custom_3d_fullres');
+  });
+
   it('2D data (median z = 1) gets only the 2d configuration', () => {
     const p = planExperiment(dj, fp([1, 300, 300], [999, 1, 1], 1), { datasetName: 'Dataset001_X' });
     expect(Object.keys(p.configurations)).toEqual(['2d']);
