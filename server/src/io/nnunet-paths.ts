@@ -62,15 +62,22 @@ export function resolveRawDataset(spec: string, env: NodeJS.ProcessEnv = process
   }
   const root = nnunetRoot('nnUNet_raw', env);
   if (/^\d+$/.test(spec)) {
-    if (!root) throw new Error(`dataset id ${spec} given but nnUNet_raw is not set; set it or pass the dataset folder path`);
-    const prefix = datasetPrefix(Number(spec));
-    const candidates = isDir(root) ? readdirSync(root).filter((n) => n.startsWith(prefix) && isDir(join(root, n))) : [];
-    if (candidates.length === 0) throw new Error(`no dataset with id ${spec} (${prefix}*) in nnUNet_raw=${root}`);
-    if (candidates.length > 1) throw new Error(`more than one dataset with id ${spec} in nnUNet_raw=${root}: ${candidates.join(', ')}`);
-    return { name: candidates[0], id: Number(spec), folder: join(root, candidates[0]) };
+    const name = datasetNameById('nnUNet_raw', Number(spec), env);
+    return { name, id: Number(spec), folder: join(root!, name) };
   }
   if (root && isDir(join(root, spec))) return { name: spec, id: datasetIdFromName(spec), folder: join(root, spec) };
   throw new Error(`cannot find dataset "${spec}": not a folder with a dataset.json${root ? `, not in nnUNet_raw=${root}` : ' (nnUNet_raw is not set)'}`);
+}
+
+/** The one `Dataset<id>_*` folder under an nnU-Net root (maybe_convert_to_dataset_name), by id. */
+export function datasetNameById(which: NnunetRoot, id: number, env: NodeJS.ProcessEnv = process.env): string {
+  const root = nnunetRoot(which, env);
+  if (!root) throw new Error(`dataset id ${id} given but ${which} is not set; set it or pass the dataset by name or folder`);
+  const prefix = datasetPrefix(id);
+  const candidates = isDir(root) ? readdirSync(root).filter((n) => n.startsWith(prefix) && isDir(join(root, n))) : [];
+  if (candidates.length === 0) throw new Error(`no dataset with id ${id} (${prefix}*) in ${which}=${root}`);
+  if (candidates.length > 1) throw new Error(`more than one dataset with id ${id} in ${which}=${root}: ${candidates.join(', ')}`);
+  return candidates[0]!;
 }
 
 /** `<preprocessed root>/<dataset name>`; the root defaults to nnUNet_preprocessed. */

@@ -6,14 +6,17 @@ import { listDicomFiles, readSeriesFolder } from '../../dicom/series-folder.js';
 import { describeSegment } from '../../dicom/segment-codes.js';
 import { writeSeg } from '../../dicom/seg-writer.js';
 import { readImage, writeImage } from '../../io/image-file.js';
+import { datasetNameById, requireNnunetRoot } from '../../io/nnunet-paths.js';
 import { NpzWriter } from '../../formats/npz.js';
 import { writePredictionProperties } from '../../io/prediction-properties.js';
 import { groupCaseFiles } from '../../io/prediction-inputs.js';
 import { LoadedModel } from '../../models/loaded-model.js';
 import type { ModelCard } from '../../models/model-card.js';
 import { ModelStore, type StoredModel } from '../../models/model-store.js';
+import { trainedModelFolderName } from '../../models/results-folder.js';
 import { modelStoreRoot } from '../../models/store-location.js';
 import type { PredictionProgress } from '../../nnunet/inference/predict-case.js';
+import { acceptNnunetSpelling } from '../nnunet-flags.js';
 import { ProgressBar } from '../progress.js';
 
 function isDicomFolder(folder: string): boolean {
@@ -22,6 +25,19 @@ function isDicomFolder(folder: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * nnUNetv2_predict's addressing: `-d <id|name> -tr <trainer> -p <plans> -c <configuration>` names
+ * $nnUNet_results/<Dataset>/<trainer>__<plans>__<configuration>.
+ */
+export function resultsModelFolder(dataset: string, trainer: string, plans: string, configuration: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (!configuration) throw new Error('-d addresses a model under nnUNet_results by -d, -tr, -p and -c: give -c');
+  const root = requireNnunetRoot('nnUNet_results', env);
+  const name = /^\d+$/.test(dataset) ? datasetNameById('nnUNet_results', Number(dataset), env) : dataset;
+  const folder = join(root, name, trainedModelFolderName(trainer, plans, configuration));
+  if (!existsSync(folder)) throw new Error(`${folder}: no such trained model (nnUNet_results=${root})`);
+  return folder;
 }
 
 /** `-m` is a store name, or a results folder / zip / .onnx imported into a throw-away store. */
@@ -46,17 +62,27 @@ function segmentDescriptions(card: ModelCard) {
 }
 
 export function register(program: Command): void {
+  acceptNnunetSpelling('predict', {
+    '-tr': '--trainer',
+    '-step_size': '--step',
+    '-chk': '--chk',
+    '--disable_tta': '--disable-tta',
+    '--save_probabilities': '--save-probabilities',
+  });
   program
     .command('predict')
     .description('segment images with a stored or given nnU-Net model (nnUNetv2_predict equivalent)')
     .requiredOption('-i, --input <folder>', 'folder of <case>_0000<ending> files, or a DICOM series folder')
     .requiredOption('-o, --output <folder>', 'output folder')
-    .requiredOption('-m, --model <name|path>', 'model name in the store, or a results folder / export zip / .onnx')
-    .option('-c, --configuration <name>', 'configuration (default: 3d_fullres when present)')
+    .option('-m, --model <name|path>', 'model name in the store, or a results folder / export zip / .onnx')
+    .option('-d, --dataset <id|name>', 'instead of -m: the model trained under $nnUNet_results, addressed as nnUNetv2_predict does (with -tr, -p, -c)')
+    .option('--trainer <name>', 'with -d: trainer class (also -tr)', 'nnUNetTrainer')
+    .option('-p, --plans <name>', 'with -d: plans identifier', 'nnUNetPlans')
+    .option('-c, --configuration <name>', 'configuration (default: 3d_fullres when present; required with -d)')
     .option('-f, --folds <folds...>', "folds to ensemble ('0' … '4' or 'all'; default: every fold stored)")
-    .option('--chk <file>', 'checkpoint to use when -m is a results folder (default checkpoint_final.pth)')
+    .option('--chk <file>', 'checkpoint to use for a results folder, -m or -d (also -chk; default checkpoint_final.pth)')
     .option('--disable-tta', 'no mirroring test-time augmentation')
-    .option('--step <fraction>', 'sliding-window step as a fraction of the patch', '0.5')
+    .option('--step <fraction>', 'sliding-window step as a fraction of the patch (also -step_size)', '0.5')
     .option('--save-probabilities', 'also write <case>.npz (probabilities, c×z×y×x float32) and <case>.pkl, for `nnseg ensemble`')
     .option('--fill-holes', 'fill background enclosed by one label with that label (not part of nnU-Net)')
     .option('--output-format <format>', 'nifti (the model\'s file ending) or dicom-seg (DICOM input only)', 'nifti')
@@ -68,7 +94,9 @@ export function register(program: Command): void {
       if (!(step > 0 && step <= 1)) throw new Error(`--step must be in (0, 1], got ${o.step}`);
       if (!['nifti', 'dicom-seg'].includes(o.outputFormat)) throw new Error(`--output-format must be nifti or dicom-seg, got ${o.outputFormat}`);
       if (!existsSync(o.input)) throw new Error(`${o.input}: no such folder`);
-      const { stored, cleanup } = await resolveModel(o.model, o.store);
+      if ((o.model === undefined) === (o.dataset === undefined)) throw new Error('give the model with -m (store name or folder) or with -d (-tr, -p, -c) under nnUNet_results, not both');
+      const spec = o.model ?? resultsModelFolder(o.dataset, o.trainer, o.plans, o.configuration);
+      const { stored, cleanup } = await resolveModel(spec, o.store);
       let model: LoadedModel | undefined;
       try {
         model = await LoadedModel.load(stored, {
