@@ -125,8 +125,7 @@ export class InProcessQueue implements JobQueue {
     const job = this.book.entries.get(jobId);
     if (!job) return false;
     if (isEnded(job.record)) {
-      const last = job.terminal ?? this.book.terminalFromRecord(job.record);
-      if (last) this.book.call(onEvent, last);
+      this.book.replayEnded(job, onEvent);
       return true;
     }
     job.listeners.add(onEvent);

@@ -116,6 +116,13 @@ export class JobBook<E extends BookEntry> {
     return undefined;
   }
 
+  /** Replays an ended job's final event; false when only its SEG bytes could tell it (a result past its lifetime). */
+  replayEnded(entry: E, onEvent: JobListener): boolean {
+    const last = entry.terminal ?? this.terminalFromRecord(entry.record);
+    if (last) this.call(onEvent, last);
+    return last !== undefined;
+  }
+
   /**
    * Ends a job once (cancel, shutdown and the pipeline may race): state, end time and error on the record,
    * `persist` (journal) before the event goes out, listeners dropped, the event kept for late subscribers

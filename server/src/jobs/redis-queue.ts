@@ -145,9 +145,7 @@ export class RedisQueue implements JobQueue {
     const job = this.jobs.get(jobId);
     if (!job) return false;
     if (isEnded(job.record)) {
-      const last = job.terminal ?? this.book.terminalFromRecord(job.record);
-      if (last) this.book.call(onEvent, last);
-      else if (job.record.state === 'succeeded') void this.replayResult(job, onEvent);
+      if (!this.book.replayEnded(job, onEvent) && job.record.state === 'succeeded') void this.replayResult(job, onEvent);
       return true;
     }
     job.listeners.add(onEvent);
