@@ -2,7 +2,10 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { chooseConfiguration } from '../../models/loaded-model.js';
-import { exportModelZip, exportResultsFolder } from '../../models/model-export.js';
+import { exportModelZip, exportResultsFolder, exportSourceOfModel, exportSourceOfResults } from '../../models/model-export.js';
+import { installModelZip } from '../../models/results-install.js';
+import { datasetNameById, requireNnunetRoot } from '../../io/nnunet-paths.js';
+import { acceptNnunetSpelling } from '../nnunet-flags.js';
 import { ModelStore } from '../../models/model-store.js';
 import { modelStoreRoot } from '../../models/store-location.js';
 import { INPUT_NAME, OUTPUT_NAME } from '../../engines/onnx/graph.js';
@@ -22,13 +25,43 @@ export function register(program: Command): void {
       const selection = { configurations: o.configurations, folds: o.folds };
       const asZip = String(o.output).toLowerCase().endsWith('.zip');
       if (asZip && existsSync(o.output)) throw new Error(`${o.output} exists already`);
-      const files = asZip ? await exportModelZip(stored, o.output, selection) : exportResultsFolder(stored, o.output, selection);
+      const source = exportSourceOfModel(stored);
+      const files = asZip ? await exportModelZip(source, o.output, selection) : exportResultsFolder(source, o.output, selection);
       process.stdout.write(`exported "${stored.card.name}" → ${o.output} (${files.length} files)\n`);
       process.stdout.write(
         asZip
           ? `  nnU-Net: nnUNetv2_install_pretrained_model_from_zip ${o.output}\n`
           : `  nnU-Net: nnUNetv2_predict_from_modelfolder -m ${join(o.output, stored.card.datasetName, stored.card.configurations[0]!.folder)} -i … -o …\n`,
       );
+    });
+
+  acceptNnunetSpelling('export-model-to-zip', { '-tr': '--trainer', '-chk': '--chk' });
+  program
+    .command('export-model-to-zip')
+    .description('nnUNetv2_export_model_to_zip: models trained under $nnUNet_results (-d -tr -p -c -f) as one zip')
+    .requiredOption('-d, --dataset <id|name>', 'dataset id or name under nnUNet_results')
+    .requiredOption('-o, --output <file.zip>', 'output file')
+    .option('-c, --configurations <names...>', 'configurations that exist of these are exported', ['3d_lowres', '3d_fullres', '2d', '3d_cascade_fullres'])
+    .option('--trainer <name>', 'trainer class (also -tr)', 'nnUNetTrainer')
+    .option('-p, --plans <name>', 'plans identifier', 'nnUNetPlans')
+    .option('-f, --folds <folds...>', 'folds (default: every fold present)')
+    .option('--chk <names...>', 'checkpoints to export (also -chk)', ['checkpoint_final.pth'])
+    .action(async (o) => {
+      const root = requireNnunetRoot('nnUNet_results');
+      const dataset = /^\d+$/.test(o.dataset) ? datasetNameById('nnUNet_results', Number(o.dataset)) : o.dataset;
+      if (existsSync(o.output)) throw new Error(`${o.output} exists already`);
+      const source = exportSourceOfResults(root, dataset, { trainer: o.trainer, plans: o.plans, configurations: o.configurations, checkpoints: o.chk });
+      const files = await exportModelZip(source, o.output, { folds: o.folds });
+      process.stdout.write(`exported ${source.configurations.map((c) => c.folderName).join(', ')} → ${o.output} (${files.length} files)\n`);
+    });
+
+  program
+    .command('install-pretrained-model-from-zip <zip>')
+    .description('nnUNetv2_install_pretrained_model_from_zip: a model zip into $nnUNet_results (safely; replaces a model of the same name)')
+    .action(async (zip: string) => {
+      const root = requireNnunetRoot('nnUNet_results');
+      const installed = await installModelZip(zip, root);
+      for (const f of installed) process.stdout.write(`installed ${join(root, f)}\n`);
     });
 
   program
