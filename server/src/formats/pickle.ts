@@ -276,6 +276,8 @@ const MARKERS = new Set([
   ...TENSOR_TYPES,
   'numpy.ndarray',
   'torch.storage.UntypedStorage',
+  // postprocessing.pkl names nnU-Net's postprocessing function; read as a name, never called
+  'nnunetv2.postprocessing.remove_connected_components.remove_all_but_largest_component_from_segmentation',
 ]);
 
 /** Qualified names of every global the reader accepts. */

@@ -24,6 +24,13 @@ export class WriteTensor {
     readonly shape: number[],
   ) {}
 }
+/** A reference to a Python global (module + name), pickled as GLOBAL; e.g. a function nnU-Net stores by name. */
+export class WriteGlobal {
+  constructor(
+    readonly module: string,
+    readonly name: string,
+  ) {}
+}
 export class WriteDevice {
   constructor(readonly type: string) {}
 }
@@ -40,6 +47,7 @@ export type WriteValue =
   | PyOrderedDict
   | WriteTensor
   | WriteDevice
+  | WriteGlobal
   | WriteValue[]
   | Map<string | number, WriteValue>
   | { [k: string]: WriteValue };
@@ -281,6 +289,7 @@ export class Pickler {
       this.memoObj.set(v, this.memoCount - 1);
       return;
     }
+    if (v instanceof WriteGlobal) return this.global(v.module, v.name);
     if (v instanceof WriteDevice) {
       this.global('torch', 'device');
       this.str(v.type);

@@ -28,6 +28,8 @@ export interface EvaluateFolderOptions extends Omit<MetricsOptions, 'spacing'> {
   /** relative tolerance for spacing/origin/direction agreement (default 1e-4) */
   geometryTolerance?: number;
   onCaseDone?: (done: number, total: number, file: string) => void;
+  /** applied to each prediction before it is scored (determine-postprocessing scores candidate steps this way) */
+  transformPrediction?: (prediction: Volume) => Volume;
 }
 
 async function listFiles(folder: string, ending: string): Promise<string[]> {
@@ -81,7 +83,8 @@ export async function evaluateFolder(options: EvaluateFolderOptions): Promise<Su
       const refPath = join(options.referenceFolder, name);
       const predPath = join(options.predictionFolder, name);
       if (!existsSync(refPath)) throw new Error(`${name}: reference file ${refPath} is missing`);
-      const [ref, pred] = await Promise.all([readImage(refPath), readImage(predPath)]);
+      const [ref, read] = await Promise.all([readImage(refPath), readImage(predPath)]);
+      const pred = options.transformPrediction ? options.transformPrediction(read) : read;
       checkSameGeometry(ref, pred, name, options.geometryTolerance);
       let metrics;
       try {
