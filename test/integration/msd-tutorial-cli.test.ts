@@ -72,6 +72,26 @@ describe('the MSD tutorial, step by step', () => {
     expect(Object.keys(summary.mean)).toEqual(['1', '2']);
   }, within(600_000));
 
+  it('find-best-configuration: the best cross-validated configuration, its postprocessing, nnU-Net\'s instructions', async () => {
+    // 2d is in the plans but was not trained: refused, naming it, as nnU-Net does; 3d_lowres is not in the plans: skipped
+    await expect(nnseg('find-best-configuration', '5', '-c', '3d_fullres', '2d', '3d_lowres', '-f', '0', '1', '-np', '1')).rejects.toMatchObject({
+      stderr: expect.stringMatching(/trained model nnUNetTrainer__nnUNetPlans__2d has no output folder/),
+    });
+    const { stdout: out } = await nnseg('find-best-configuration', '5', '-c', '3d_fullres', '3d_lowres', '-f', '0', '1', '-np', '1');
+    const merged = join(model, 'crossval_results_folds_0_1');
+    const info = JSON.parse(readFileSync(join(env.nnUNet_results, NAME, 'inference_information.json'), 'utf8'));
+    expect(info.best_model_or_ensemble.selected_model_or_models).toEqual([{ configuration: '3d_fullres', plans_identifier: 'nnUNetPlans', trainer: 'nnUNetTrainer' }]);
+    expect(info.folds).toEqual([0, 1]);
+    expect(Object.keys(info.all_results)).toEqual(['nnUNetTrainer__nnUNetPlans__3d_fullres']);
+    expect(readFileSync(join(env.nnUNet_results, NAME, 'inference_instructions.txt'), 'utf8')).toBe(
+      '***Run inference like this:***\n\n' +
+        `nnUNetv2_predict -d ${NAME} -i INPUT_FOLDER -o OUTPUT_FOLDER -f  0 1 -tr nnUNetTrainer -c 3d_fullres -p nnUNetPlans\n` +
+        '\n***Once inference is completed, run postprocessing like this:***\n\n' +
+        `nnUNetv2_apply_postprocessing -i OUTPUT_FOLDER -o OUTPUT_FOLDER_PP -pp_pkl_file ${merged}/postprocessing.pkl -np 8 -plans_json ${merged}/plans.json\n`,
+    );
+    expect(out).toContain(`nnseg predict -d ${NAME} -i INPUT_FOLDER -o OUTPUT_FOLDER -f 0 1 -tr nnUNetTrainer -c 3d_fullres -p nnUNetPlans`);
+  }, within(120_000));
+
   it('determine-postprocessing, predict with both folds, apply-postprocessing', async () => {
     const merged = join(model, 'crossval_results_folds_0_1');
     await nnseg('determine-postprocessing', '-i', merged, '-ref', join(raw, 'labelsTr'), '-np', '1');

@@ -84,3 +84,14 @@ export function datasetNameById(which: NnunetRoot, id: number, env: NodeJS.Proce
 export function preprocessedDatasetFolder(name: string, root?: string, env: NodeJS.ProcessEnv = process.env): string {
   return join(root ? resolve(root) : requireNnunetRoot('nnUNet_preprocessed', env), name);
 }
+
+/** get_output_folder's `<Trainer>__<Plans>__<Configuration>` (nnunetv2/utilities/file_path_utilities.py). */
+export function trainedModelFolderName(trainer: string, plansName: string, configuration: string): string {
+  return `${trainer}__${plansName}__${configuration}`;
+}
+
+export function parseTrainedModelFolderName(name: string): { trainer: string; plans: string; configuration: string } | undefined {
+  const parts = name.split('__');
+  if (parts.length !== 3 || parts.some((p) => p.length === 0)) return undefined;
+  return { trainer: parts[0], plans: parts[1], configuration: parts[2] };
+}

@@ -17,7 +17,8 @@ import { finished } from 'node:stream/promises';
 import { Zip, ZipPassThrough } from 'fflate';
 import { configurationDict, type PlansConfigurations } from '../nnunet/plans/plans.js';
 import type { StoredModel } from './model-store.js';
-import { describeTrainedModelFolder, trainedModelFolderName } from './results-folder.js';
+import { describeTrainedModelFolder } from './results-folder.js';
+import { trainedModelFolderName } from '../io/nnunet-paths.js';
 
 export interface ExportSelection {
   /** configurations to export (default: every one stored) */

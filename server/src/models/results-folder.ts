@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readNnunetCheckpointInfo } from './checkpoint/reader.js';
+import { parseTrainedModelFolderName, trainedModelFolderName } from '../io/nnunet-paths.js';
 
 export interface TrainedModelFolder {
   /** absolute path of the `<Trainer>__<Plans>__<Configuration>` folder */
@@ -26,16 +27,6 @@ export interface FoldContents {
   onnx?: string;
   /** `validation/summary.json` foreground mean Dice when nnU-Net's validation ran */
   validationDice?: number;
-}
-
-export function trainedModelFolderName(trainer: string, plansName: string, configuration: string): string {
-  return `${trainer}__${plansName}__${configuration}`;
-}
-
-export function parseTrainedModelFolderName(name: string): { trainer: string; plans: string; configuration: string } | undefined {
-  const parts = name.split('__');
-  if (parts.length !== 3 || parts.some((p) => p.length === 0)) return undefined;
-  return { trainer: parts[0], plans: parts[1], configuration: parts[2] };
 }
 
 const CHECKPOINT_NAMES = ['checkpoint_final.pth', 'checkpoint_best.pth', 'checkpoint_latest.pth'];

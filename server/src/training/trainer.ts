@@ -18,7 +18,6 @@ import { selectBackend, type BackendChoice, type TfjsBackendName } from '../engi
 import { initialWeights, TfjsUNet } from '../engines/tfjs/network.js';
 import { buildOnnxModel, type NetworkWeights } from '../engines/onnx/graph.js';
 import { writeNnunetCheckpoint } from '../models/checkpoint/writer.js';
-import { trainedModelFolderName } from '../models/results-folder.js';
 import { LabelManager } from '../nnunet/dataset/labels.js';
 import type { LabelValue } from '../nnunet/dataset/dataset-json.js';
 import type { Summary } from '../nnunet/evaluation/summary.js';
@@ -34,6 +33,7 @@ import { pretrainedWeights } from './pretrained.js';
 import { hasTrainingState, readTrainingState, writeTrainingState } from './training-state.js';
 import { parsePlans, resolveConfiguration } from '../nnunet/plans/plans.js';
 import { writeFileAtomic, writeJsonAtomic } from '../formats/atomic-file.js';
+import { trainedModelFolderName } from '../io/nnunet-paths.js';
 
 export type LoaderFactory = (kind: 'train' | 'val', options: LoaderOptions) => Promise<BatchSource> | BatchSource;
 

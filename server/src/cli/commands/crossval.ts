@@ -3,9 +3,10 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { datasetNameById, nnunetRoot, requireNnunetRoot } from '../../io/nnunet-paths.js';
-import { trainedModelFolderName } from '../../models/results-folder.js';
 import { accumulateCrossvalResults } from '../../pipelines/accumulate-crossval.js';
+import { findBestConfiguration } from '../../pipelines/find-best-configuration.js';
 import { acceptNnunetSpelling, positiveInteger } from '../nnunet-flags.js';
+import { trainedModelFolderName } from '../../io/nnunet-paths.js';
 
 /** Where nnU-Net looks for the references of a dataset's training cases: raw labelsTr, else gt_segmentations. */
 export function referenceFolderOf(dataset: string): string {
@@ -39,5 +40,38 @@ export function register(program: Command): void {
         concurrency: o.np,
       });
       process.stderr.write(`${cases} cases of folds ${o.folds.join(', ')} → ${outputFolder}; foreground mean Dice ${summary.foreground_mean.Dice}\n`);
+    });
+
+  acceptNnunetSpelling('find-best-configuration', { '-tr': '--trainers', '-np': '--np', '--disable_ensembling': '--disable-ensembling' });
+  program
+    .command('find-best-configuration <dataset>')
+    .description('nnUNetv2_find_best_configuration: the best cross-validated configuration, its postprocessing and inference instructions')
+    .option('-p, --plans <names...>', 'plans identifiers', ['nnUNetPlans'])
+    .option('-c, --configurations <names...>', 'configurations (those the plans lack are skipped)', ['2d', '3d_fullres', '3d_lowres', '3d_cascade_fullres'])
+    .option('--trainers <names...>', 'trainer classes (also -tr)', ['nnUNetTrainer'])
+    .option('-f, --folds <folds...>', 'folds', ['0', '1', '2', '3', '4'])
+    .option('--np <n>', 'cases evaluated concurrently (also -np)', positiveInteger('--np'), 2)
+    .option('--disable-ensembling', 'do not consider ensembles of two configurations (also --disable_ensembling)')
+    .action(async (dataset: string, o: { plans: string[]; configurations: string[]; trainers: string[]; folds: string[]; np: number; disableEnsembling?: boolean }) => {
+      const name = /^\d+$/.test(dataset) ? datasetNameById('nnUNet_results', Number(dataset)) : dataset;
+      // dumb_trainer_config_plans_to_trained_models_dict: trainers × configurations × plans
+      const models = o.trainers.flatMap((trainer) => o.configurations.flatMap((configuration) => o.plans.map((plans) => ({ trainer, configuration, plans }))));
+      const r = await findBestConfiguration({
+        datasetName: name,
+        resultsRoot: requireNnunetRoot('nnUNet_results'),
+        preprocessedRoot: requireNnunetRoot('nnUNet_preprocessed'),
+        referenceFolder: referenceFolderOf(name),
+        models,
+        folds: o.folds,
+        allowEnsembling: !o.disableEnsembling,
+        concurrency: o.np,
+        log: (l) => process.stderr.write(`${l}\n`),
+      });
+      const [trainer, plans, configuration] = r.best.split('__');
+      process.stdout.write(r.instructions);
+      process.stdout.write(
+        `\nWith nnseg:\n  nnseg predict -d ${name} -i INPUT_FOLDER -o OUTPUT_FOLDER -f ${o.folds.join(' ')} -tr ${trainer} -c ${configuration} -p ${plans}\n` +
+          `  nnseg apply-postprocessing -i OUTPUT_FOLDER -o OUTPUT_FOLDER_PP -pp_pkl_file ${r.postprocessingFile}\n`,
+      );
     });
 }

@@ -13,11 +13,11 @@ import { groupCaseFiles } from '../../io/prediction-inputs.js';
 import { LoadedModel } from '../../models/loaded-model.js';
 import type { ModelCard } from '../../models/model-card.js';
 import { ModelStore, type StoredModel } from '../../models/model-store.js';
-import { trainedModelFolderName } from '../../models/results-folder.js';
 import { modelStoreRoot } from '../../models/store-location.js';
 import type { PredictionProgress } from '../../nnunet/inference/predict-case.js';
 import { acceptNnunetSpelling } from '../nnunet-flags.js';
 import { ProgressBar } from '../progress.js';
+import { trainedModelFolderName } from '../../io/nnunet-paths.js';
 
 function isDicomFolder(folder: string): boolean {
   try {

@@ -21,7 +21,6 @@ import { CorrectionStore, correctionsRoot } from '../../corrections/correction-s
 import type { ModelStore } from '../../models/model-store.js';
 import { planCorrectionsDataset } from '../../training/corrections-dataset.js';
 import type { EpochMetrics, TrainingEvent, TrainingStage } from '../../contract/training-events.js';
-import { trainedModelFolderName } from '../../models/results-folder.js';
 import { hasTrainingState } from '../../training/training-state.js';
 import { workerScriptUrl } from '../../workers/pool.js';
 import { correctionsDatasetArgs, correctionsDatasetName, trainArgs, type TrainJobPaths } from './train-command.js';
@@ -37,6 +36,7 @@ import {
 import { writeJsonAtomic } from '../../formats/atomic-file.js';
 import { ChildRun } from './child-run.js';
 import { applyTrainingEvent, ENDED_TRAINING_STATES as ENDED, stageIndex } from './training-record.js';
+import { trainedModelFolderName } from '../../io/nnunet-paths.js';
 
 export const TRAINING_JOB_FILE = 'training-job.json';
 
