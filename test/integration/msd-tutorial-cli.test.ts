@@ -18,6 +18,7 @@ import { makeTempDir } from '../helpers/tmp.js';
 const run = promisify(execFile);
 const CLI = join(process.cwd(), 'server/dist/cli/main.js');
 const NAME = 'Dataset005_Spheres';
+const TINY_2D = ['--epochs', '2', '--iters', '2', '--val-iters', '1', '--base-features', '4', '--max-features', '8', '--max-stages', '2', '--patch-size', '16,16', '--batch-size', '2', '--workers', '0'];
 const TINY = ['--epochs', '2', '--iters', '2', '--val-iters', '1', '--base-features', '4', '--max-features', '8', '--max-stages', '2', '--patch-size', '16,16,16', '--batch-size', '2', '--workers', '0'];
 
 describe('the MSD tutorial, step by step', () => {
@@ -63,7 +64,9 @@ describe('the MSD tutorial, step by step', () => {
 
   it('plan-and-preprocess, train two folds, accumulate the cross-validation', async () => {
     await nnseg('plan-and-preprocess', '-d', '5', '-c', '3d_fullres', '--verify_dataset_integrity', '-np', '1');
-    for (const fold of ['0', '1']) await nnseg('train', '-d', '5', '-c', '3d_fullres', '-f', fold, ...TINY);
+    // --npz: the validation keeps its probabilities, so find-best-configuration can ensemble 3d_fullres with 2d
+    for (const configuration of ['3d_fullres', '2d'])
+      for (const fold of ['0', '1']) await nnseg('train', '-d', '5', '-c', configuration, '-f', fold, '--npz', ...(configuration === '2d' ? TINY_2D : TINY));
     await nnseg('accumulate-crossval-results', '5', '-c', '3d_fullres', '-f', '0', '1');
     const merged = join(model, 'crossval_results_folds_0_1');
     const summary = JSON.parse(readFileSync(join(merged, 'summary.json'), 'utf8'));
@@ -72,25 +75,31 @@ describe('the MSD tutorial, step by step', () => {
     expect(Object.keys(summary.mean)).toEqual(['1', '2']);
   }, within(600_000));
 
-  it('find-best-configuration: the best cross-validated configuration, its postprocessing, nnU-Net\'s instructions', async () => {
-    // 2d is in the plans but was not trained: refused, naming it, as nnU-Net does; 3d_lowres is not in the plans: skipped
-    await expect(nnseg('find-best-configuration', '5', '-c', '3d_fullres', '2d', '3d_lowres', '-f', '0', '1', '-np', '1')).rejects.toMatchObject({
-      stderr: expect.stringMatching(/trained model nnUNetTrainer__nnUNetPlans__2d has no output folder/),
+  it('find-best-configuration: configurations and their ensemble compared, postprocessing of the best, nnU-Net\'s instructions', async () => {
+    // 3d_lowres is not in these plans: skipped; a configuration in the plans but not trained: refused, naming it
+    await expect(nnseg('find-best-configuration', '5', '-c', '3d_fullres', '2d', '-tr', 'OtherTrainer', '-f', '0', '1')).rejects.toMatchObject({
+      stderr: expect.stringMatching(/trained model OtherTrainer__nnUNetPlans__3d_fullres has no output folder/),
     });
-    const { stdout: out } = await nnseg('find-best-configuration', '5', '-c', '3d_fullres', '3d_lowres', '-f', '0', '1', '-np', '1');
-    const merged = join(model, 'crossval_results_folds_0_1');
+    const { stdout } = await nnseg('find-best-configuration', '5', '-c', '3d_fullres', '2d', '3d_lowres', '-f', '0', '1', '-np', '1');
     const info = JSON.parse(readFileSync(join(env.nnUNet_results, NAME, 'inference_information.json'), 'utf8'));
-    expect(info.best_model_or_ensemble.selected_model_or_models).toEqual([{ configuration: '3d_fullres', plans_identifier: 'nnUNetPlans', trainer: 'nnUNetTrainer' }]);
+    const ensemble = 'ensemble___nnUNetTrainer__nnUNetPlans__3d_fullres___nnUNetTrainer__nnUNetPlans__2d___0_1';
+    // save_json sorts keys, as nnU-Net's does
+    expect(Object.keys(info.all_results)).toEqual([ensemble, 'nnUNetTrainer__nnUNetPlans__2d', 'nnUNetTrainer__nnUNetPlans__3d_fullres']);
+    expect(existsSync(join(env.nnUNet_results, NAME, 'ensembles', ensemble, 'summary.json'))).toBe(true);
     expect(info.folds).toEqual([0, 1]);
-    expect(Object.keys(info.all_results)).toEqual(['nnUNetTrainer__nnUNetPlans__3d_fullres']);
-    expect(readFileSync(join(env.nnUNet_results, NAME, 'inference_instructions.txt'), 'utf8')).toBe(
-      '***Run inference like this:***\n\n' +
-        `nnUNetv2_predict -d ${NAME} -i INPUT_FOLDER -o OUTPUT_FOLDER -f  0 1 -tr nnUNetTrainer -c 3d_fullres -p nnUNetPlans\n` +
-        '\n***Once inference is completed, run postprocessing like this:***\n\n' +
-        `nnUNetv2_apply_postprocessing -i OUTPUT_FOLDER -o OUTPUT_FOLDER_PP -pp_pkl_file ${merged}/postprocessing.pkl -np 8 -plans_json ${merged}/plans.json\n`,
-    );
-    expect(out).toContain(`nnseg predict -d ${NAME} -i INPUT_FOLDER -o OUTPUT_FOLDER -f 0 1 -tr nnUNetTrainer -c 3d_fullres -p nnUNetPlans`);
-  }, within(120_000));
+    const best = Math.max(...(Object.values(info.all_results) as number[]));
+    expect(info.best_model_or_ensemble.result_on_crossval_pre_pp).toBe(best);
+    const winner = Object.keys(info.all_results).find((k) => info.all_results[k] === best)!;
+    const source = winner.startsWith('ensemble___') ? join(env.nnUNet_results, NAME, 'ensembles', winner) : join(env.nnUNet_results, NAME, winner, 'crossval_results_folds_0_1');
+    expect(info.best_model_or_ensemble.postprocessing_file).toBe(join(source, 'postprocessing.pkl'));
+    expect(existsSync(join(source, 'postprocessing.pkl'))).toBe(true);
+    const instructions = readFileSync(join(env.nnUNet_results, NAME, 'inference_instructions.txt'), 'utf8');
+    expect(instructions.startsWith('***Run inference like this:***\n\n')).toBe(true);
+    expect(instructions).toContain(`\n***Once inference is completed, run postprocessing like this:***\n\nnnUNetv2_apply_postprocessing -i OUTPUT_FOLDER -o OUTPUT_FOLDER_PP -pp_pkl_file ${source}/postprocessing.pkl -np 8 -plans_json ${source}/plans.json\n`);
+    if (winner.startsWith('ensemble___')) expect(instructions).toContain(`-o OUTPUT_FOLDER_MODEL_2 -f  0 1 -tr nnUNetTrainer -c 2d -p nnUNetPlans --save_probabilities\n`);
+    else expect(instructions).toContain(`nnUNetv2_predict -d ${NAME} -i INPUT_FOLDER -o OUTPUT_FOLDER -f  0 1 -tr nnUNetTrainer -c ${winner.split('__')[2]} -p nnUNetPlans\n`);
+    expect(stdout).toContain('With nnseg:');
+  }, within(300_000));
 
   it('determine-postprocessing, predict with both folds, apply-postprocessing', async () => {
     const merged = join(model, 'crossval_results_folds_0_1');

@@ -4,14 +4,19 @@
  * configurations come before ensembles), determine postprocessing for it, and write
  * `inference_information.json` and `inference_instructions.txt` under nnUNet_results/<Dataset> as nnU-Net does.
  *
- * Ensembles of two configurations need every fold's validation probabilities (nnU-Net's `--npz`); nnseg's
- * trainer does not write them yet, so a pair without them is left out and said so (nnU-Net would fail).
+ * Ensembles of two configurations need every fold's validation probabilities (`nnseg train --npz`, nnU-Net's
+ * `--npz`); a pair without them is left out and named (nnU-Net would stop there).
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../formats/atomic-file.js';
-import { accumulateCrossvalResults, crossvalFolderName } from './accumulate-crossval.js';
+import { LabelManager } from '../nnunet/dataset/labels.js';
+import type { LabelValue } from '../nnunet/dataset/dataset-json.js';
+import type { Summary } from '../nnunet/evaluation/summary.js';
+import { accumulateCrossvalResults } from './accumulate-crossval.js';
 import { determinePostprocessing } from './determine-postprocessing.js';
+import { ensembleCrossvalidations } from './ensemble-folders.js';
+import { evaluateFolder } from './evaluate-folder.js';
 import { trainedModelFolderName } from '../io/nnunet-paths.js';
 
 export interface TrainedModelId {
@@ -45,8 +50,10 @@ export interface FindBestOptions {
 
 export interface FindBestResult {
   allResults: Record<string, number>;
-  /** `<Trainer>__<Plans>__<Configuration>` of the best */
+  /** `<Trainer>__<Plans>__<Configuration>` of the best, or `ensemble___<m1>___<m2>___<folds>` */
   best: string;
+  /** the model, or the two ensemble members, to predict with */
+  selected: TrainedModelId[];
   /** what inference_information.json holds */
   information: Record<string, unknown>;
   instructions: string;
@@ -67,12 +74,19 @@ export async function findBestConfiguration(o: FindBestOptions): Promise<FindBes
   if (o.allowEnsembling ?? true)
     for (let i = 0; i < models.length; i++)
       for (let j = i + 1; j < models.length; j++) {
-        const pair = [models[i]!, models[j]!];
-        const withoutProbabilities = pair.filter((m) => !folds.every((f) => hasValidationProbabilities(join(modelFolder(o, m), `fold_${f}`, 'validation'))));
-        const names = pair.map((m) => trainedModelFolderName(m.trainer, m.plans, m.configuration));
-        if (withoutProbabilities.length)
-          log(`ensemble of ${names.join(' + ')} left out: its folds' validation has no probabilities (nnU-Net's --npz; nnseg's trainer does not write them yet)`);
-        else log(`ensemble of ${names.join(' + ')} left out: cross-validation ensembling is not implemented in nnseg yet`);
+        const folders = [modelFolder(o, models[i]!), modelFolder(o, models[j]!)];
+        const names = folders.map((f) => basename(f));
+        const without = folders.filter((f) => !folds.every((fold) => hasValidationProbabilities(join(f, `fold_${fold}`, 'validation'))));
+        if (without.length) {
+          // nnU-Net fails here; leaving the pair out keeps the single configurations comparable
+          log(`ensemble of ${names.join(' + ')} left out: ${without.map((f) => basename(f)).join(', ')} saved no validation probabilities (train with --npz)`);
+          continue;
+        }
+        const id = `ensemble___${names[0]}___${names[1]}___${folds.join('_')}`;
+        const out = join(o.resultsRoot, o.datasetName, 'ensembles', id);
+        await ensembleCrossvalidations(folders, out, folds);
+        const summary = await evaluateAgainst(out, o.referenceFolder, o.concurrency);
+        results.set(id, { source: out, dice: summary.foreground_mean.Dice ?? NaN });
       }
 
   let best = '';
@@ -84,7 +98,11 @@ export async function findBestConfiguration(o: FindBestOptions): Promise<FindBes
 
   const source = results.get(best)!.source;
   const pp = await determinePostprocessing({ predictionFolder: source, referenceFolder: o.referenceFolder, concurrency: o.concurrency, keepPostprocessed: true, log });
-  const [trainer, plans, configuration] = best.split('__') as [string, string, string];
+  // convert_identifier_to_trainer_plans_config, for one model or both ensemble members
+  const selected = (best.startsWith('ensemble___') ? best.split('___').slice(1, 3) : [best]).map((id) => {
+    const [trainer, plans, configuration] = id.split('__') as [string, string, string];
+    return { trainer, plans, configuration };
+  });
   const foldNumbers = folds.map((f) => (/^\d+$/.test(f) ? Number(f) : f));
   const information = {
     folds: foldNumbers,
@@ -97,15 +115,15 @@ export async function findBestConfiguration(o: FindBestOptions): Promise<FindBes
       result_on_crossval_post_pp: pp.after.foreground_mean.Dice,
       postprocessing_file: join(source, 'postprocessing.pkl'),
       some_plans_file: join(source, 'plans.json'),
-      selected_model_or_models: [{ configuration, trainer, plans_identifier: plans }],
+      selected_model_or_models: selected.map((m) => ({ configuration: m.configuration, trainer: m.trainer, plans_identifier: m.plans })),
     },
   };
   const datasetResults = join(o.resultsRoot, o.datasetName);
   // save_json's default sort_keys=True
   writeJsonAtomic(join(datasetResults, 'inference_information.json'), information, { python: { sortKeys: true } });
-  const instructions = inferenceInstructions(o.datasetName, { trainer, plans, configuration }, foldNumbers, information.best_model_or_ensemble);
+  const instructions = inferenceInstructions(o.datasetName, selected, foldNumbers, information.best_model_or_ensemble);
   writeFileAtomic(join(datasetResults, 'inference_instructions.txt'), instructions);
-  return { allResults: information.all_results, best, information, instructions, postprocessingFile: information.best_model_or_ensemble.postprocessing_file };
+  return { allResults: information.all_results, best, selected, information, instructions, postprocessingFile: information.best_model_or_ensemble.postprocessing_file };
 }
 
 function modelFolder(o: Pick<FindBestOptions, 'resultsRoot' | 'datasetName'>, m: TrainedModelId): string {
@@ -134,22 +152,44 @@ function hasValidationProbabilities(folder: string): boolean {
   return existsSync(folder) && readdirSync(folder).some((f) => f.endsWith('.npz'));
 }
 
-/** print_inference_instructions for a single configuration, line for line as nnU-Net writes the file. */
+/** print_inference_instructions, line for line as nnU-Net writes the file (one model, or an ensemble of two). */
 export function inferenceInstructions(
   dataset: string,
-  m: TrainedModelId,
+  selected: readonly TrainedModelId[],
   folds: readonly (number | string)[],
   best: { postprocessing_file: string; some_plans_file: string },
 ): string {
   const foldStr = folds.map((f) => ` ${f}`).join('');
-  return [
-    '***Run inference like this:***\n',
-    `nnUNetv2_predict -d ${dataset} -i INPUT_FOLDER -o OUTPUT_FOLDER -f ${foldStr} -tr ${m.trainer} -c ${m.configuration} -p ${m.plans}`,
-    '\n***Once inference is completed, run postprocessing like this:***\n',
+  const ensemble = selected.length > 1;
+  const lines = ['***Run inference like this:***\n'];
+  if (ensemble) lines.push('An ensemble won! What a surprise! Run the following commands to run predictions with the ensemble members:\n');
+  const outputs = selected.map((_, j) => (ensemble ? `OUTPUT_FOLDER_MODEL_${j + 1}` : 'OUTPUT_FOLDER'));
+  selected.forEach((m, j) =>
+    lines.push(`nnUNetv2_predict -d ${dataset} -i INPUT_FOLDER -o ${outputs[j]} -f ${foldStr} -tr ${m.trainer} -c ${m.configuration} -p ${m.plans}${ensemble ? ' --save_probabilities' : ''}`),
+  );
+  if (ensemble) {
+    lines.push('\nThe run ensembling with:\n');
+    lines.push(`nnUNetv2_ensemble -i ${outputs.join(' ')} -o OUTPUT_FOLDER -np ${NNUNET_DEFAULT_NUM_PROCESSES}`);
+  }
+  lines.push('\n***Once inference is completed, run postprocessing like this:***\n');
+  lines.push(
     `nnUNetv2_apply_postprocessing -i OUTPUT_FOLDER -o OUTPUT_FOLDER_PP -pp_pkl_file ${best.postprocessing_file} -np ${NNUNET_DEFAULT_NUM_PROCESSES} -plans_json ${best.some_plans_file}`,
-  ]
-    .map((line) => `${line}\n`)
-    .join('');
+  );
+  return lines.map((line) => `${line}\n`).join('');
 }
 
-export { crossvalFolderName };
+/** An ensemble folder evaluated against the references, with the labels of its dataset.json → summary.json. */
+async function evaluateAgainst(folder: string, referenceFolder: string, concurrency?: number): Promise<Summary> {
+  const dj = JSON.parse(readFileSync(join(folder, 'dataset.json'), 'utf8')) as { labels: Record<string, LabelValue>; regions_class_order?: number[]; file_ending: string };
+  const labels = new LabelManager(dj.labels, dj.regions_class_order ?? null);
+  return evaluateFolder({
+    referenceFolder,
+    predictionFolder: folder,
+    labelsOrRegions: labels.hasRegions ? labels.foregroundRegions! : labels.foregroundLabels,
+    ignoreLabel: labels.ignoreLabel ?? null,
+    fileEnding: dj.file_ending,
+    outputFile: join(folder, 'summary.json'),
+    chill: true,
+    concurrency,
+  });
+}

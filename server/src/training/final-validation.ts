@@ -11,7 +11,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildOnnxModel, type NetworkWeights } from '../engines/onnx/graph.js';
 import { OnnxSession } from '../engines/onnx/session.js';
+import { NpzWriter } from '../formats/npz.js';
 import { readImage, writeImage } from '../io/image-file.js';
+import { writePredictionProperties } from '../io/prediction-properties.js';
 import { listTrainingCases, loadDatasetJson } from '../io/nnunet-raw.js';
 import { LabelManager } from '../nnunet/dataset/labels.js';
 import { evaluateFolder } from '../pipelines/evaluate-folder.js';
@@ -29,6 +31,8 @@ export interface FinalValidationOptions {
   caseIds: string[];
   foldFolder: string;
   mirrorAxes: number[] | null;
+  /** also write `<case>.npz` (probabilities) and `<case>.pkl` (properties), as nnU-Net's `--npz` */
+  saveProbabilities?: boolean;
   onCase?: (done: number, total: number, caseId: string) => void;
   signal?: AbortSignal;
 }
@@ -48,6 +52,13 @@ export async function runFinalValidation(o: FinalValidationOptions): Promise<Sum
       if (o.signal?.aborted) throw new Error('final validation cancelled');
       const c = cases.get(id)!;
       const images = await Promise.all(c.images.map((f) => readImage(f)));
+      let npz: NpzWriter | undefined;
+      const onProbabilities = o.saveProbabilities
+        ? (ch: number, channels: number, p: Float32Array, shape: readonly number[]) => {
+            if (ch === 0) (npz = new NpzWriter(join(outDir, `${id}.npz`))).beginFloat32('probabilities', [channels, ...shape]);
+            npz!.append(p);
+          }
+        : undefined;
       const pred = await predictCase(
         images,
         {
@@ -57,8 +68,12 @@ export async function runFinalValidation(o: FinalValidationOptions): Promise<Sum
           folds: [{ fold: 'train', network: async (input, shape) => (await session.run(input, [...shape])).data }],
           mirrorAxes: o.mirrorAxes,
         },
-        { signal: o.signal },
+        { signal: o.signal, onProbabilities },
       );
+      if (npz) {
+        npz.close();
+        writePredictionProperties(join(outDir, `${id}.pkl`), pred.properties);
+      }
       await writeImage(pred.segmentation, join(outDir, `${id}${dj.file_ending}`));
       o.onCase?.(++done, o.caseIds.length, id);
     }

@@ -84,6 +84,8 @@ export interface TrainOptions {
   loaders?: LoaderFactory;
   /** run the final validation through the predictor (default true when rawDatasetFolder is given) */
   finalValidation?: boolean;
+  /** nnU-Net's `--npz`: the final validation also saves each case's probabilities (for ensembling configurations) */
+  saveValidationProbabilities?: boolean;
   backend?: TfjsBackendName;
   /** once the network is built: the backend and the epoch training starts at (> 0 when resumed) */
   onStart?: (info: { backend: BackendChoice; startEpoch: number; resumed: boolean; restoredLog: TrainingLog }) => void;
@@ -405,6 +407,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       caseIds: valKeys,
       foldFolder,
       mirrorAxes,
+      saveProbabilities: o.saveValidationProbabilities,
       signal: o.signal,
     });
     log(`validation mean foreground Dice ${validation.foreground_mean.Dice}`);

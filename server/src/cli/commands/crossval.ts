@@ -67,11 +67,14 @@ export function register(program: Command): void {
         concurrency: o.np,
         log: (l) => process.stderr.write(`${l}\n`),
       });
-      const [trainer, plans, configuration] = r.best.split('__');
-      process.stdout.write(r.instructions);
-      process.stdout.write(
-        `\nWith nnseg:\n  nnseg predict -d ${name} -i INPUT_FOLDER -o OUTPUT_FOLDER -f ${o.folds.join(' ')} -tr ${trainer} -c ${configuration} -p ${plans}\n` +
-          `  nnseg apply-postprocessing -i OUTPUT_FOLDER -o OUTPUT_FOLDER_PP -pp_pkl_file ${r.postprocessingFile}\n`,
+      const ensemble = r.selected.length > 1;
+      const outputs = r.selected.map((_, j) => (ensemble ? `OUTPUT_FOLDER_MODEL_${j + 1}` : 'OUTPUT_FOLDER'));
+      const lines = r.selected.map(
+        (m, j) => `  nnseg predict -d ${name} -i INPUT_FOLDER -o ${outputs[j]} -f ${o.folds.join(' ')} -tr ${m.trainer} -c ${m.configuration} -p ${m.plans}${ensemble ? ' --save_probabilities' : ''}`,
       );
+      if (ensemble) lines.push(`  nnseg ensemble -i ${outputs.join(' ')} -o OUTPUT_FOLDER`);
+      lines.push(`  nnseg apply-postprocessing -i OUTPUT_FOLDER -o OUTPUT_FOLDER_PP -pp_pkl_file ${r.postprocessingFile}`);
+      process.stdout.write(r.instructions);
+      process.stdout.write(`\nWith nnseg:\n${lines.join('\n')}\n`);
     });
 }

@@ -42,6 +42,7 @@ interface Opts {
   seed?: number;
   workers?: number;
   validation: boolean;
+  npz?: boolean;
   eventsJson?: boolean;
 }
 
@@ -81,6 +82,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for initialisation and data sampling', int('--seed', 0))
     .option('--workers <n>', 'data-loader worker threads (default 2)', (v) => Number(v))
     .option('--no-validation', 'skip the final validation through the predictor')
+    .option('--npz', 'the final validation also saves probabilities (<case>.npz/.pkl), to ensemble configurations (find-best-configuration)')
     .option('--events-json', 'write progress as versioned JSON lines on stdout (training/events.ts; used by the server\'s train jobs)')
     .action(async (o: Opts) => {
       const emit = (e: TrainingEventBody) => {
@@ -118,6 +120,7 @@ export function register(program: Command): void {
       const result = await train({
         preprocessedDatasetFolder: pre,
         rawDatasetFolder: o.validation ? ds.folder : undefined,
+        saveValidationProbabilities: !!o.npz,
         resultsFolder: join(resultsRoot, ds.name),
         configuration: o.configuration,
         fold,
