@@ -62,8 +62,15 @@ describe('the MSD tutorial, step by step', () => {
     await expect(nnseg('convert-msd-dataset', '-i', task)).rejects.toMatchObject({ stderr: expect.stringMatching(/dataset id 5 is already taken \(nnUNet_raw\/Dataset005_Spheres\)/) });
   });
 
-  it('plan-and-preprocess, train two folds, accumulate the cross-validation', async () => {
+  it('plan-and-preprocess, look at the data, train two folds, accumulate the cross-validation', async () => {
     await nnseg('plan-and-preprocess', '-d', '5', '-c', '3d_fullres', '--verify_dataset_integrity', '-np', '1');
+    await nnseg('plot-overlay-pngs', '-d', '5', '-o', join(tmp.dir, 'overlays'));
+    await nnseg('plot-overlay-pngs', '-d', '5', '-o', join(tmp.dir, 'overlays_raw'), '--use_raw', '-channel_idx', '2');
+    for (const folder of ['overlays', 'overlays_raw']) {
+      const pngs = readdirSync(join(tmp.dir, folder)).sort();
+      expect(pngs).toEqual([0, 1, 2, 3, 4, 5].map((i) => `spheres_00${i}.png`));
+      expect(readFileSync(join(tmp.dir, folder, pngs[0]!)).subarray(1, 4).toString()).toBe('PNG');
+    }
     // --npz: the validation keeps its probabilities, so find-best-configuration can ensemble 3d_fullres with 2d
     for (const configuration of ['3d_fullres', '2d'])
       for (const fold of ['0', '1']) await nnseg('train', '-d', '5', '-c', configuration, '-f', fold, '--npz', ...(configuration === '2d' ? TINY_2D : TINY));

@@ -10,7 +10,7 @@
  * the first bytes and the array is one read into an aligned buffer (no decoding), or a slab of slices.
  * Files are written to a temporary name and renamed, so a crashed worker leaves no half case behind.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { readNpy, writeNpy } from '../formats/npy.js';
@@ -59,6 +59,15 @@ function propertiesToJson(p: PreprocessedProperties): PreprocessedCaseJson['prop
     }
   }
   return out;
+}
+
+/** The case ids of a preprocessed folder (one `<case>.json` each), sorted. */
+export function listPreprocessedCases(folder: string): string[] {
+  if (!existsSync(folder)) throw new Error(`${folder}: no such preprocessed folder (run preprocessing for this configuration first)`);
+  return readdirSync(folder)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
 }
 
 /** Writes one preprocessed case; the seg is int8 when every label fits, else int16 (run_case_npy's rule). */

@@ -10,6 +10,7 @@ import { register as preprocess } from './preprocess.js';
 import { register as postprocessing } from './postprocessing.js';
 import { register as crossval } from './crossval.js';
 import { register as convertMsd } from './convert-msd-dataset.js';
+import { register as plotOverlays } from './plot-overlay-pngs.js';
 import { register as importModel } from './import-model.js';
 import { register as exportModel } from './export-model.js';
 import { register as predict } from './predict.js';
@@ -24,4 +25,4 @@ import { register as corrections } from './corrections.js';
 /** Every subcommand module exports one `register(program)`; add new ones here. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, extractFingerprint, planExperiment, preprocess, postprocessing, crossval, convertMsd, dicomToNifti, niftiToSeg, segToNifti, importModel, exportModel, predict, ensemble, serve, worker, phantom, watch, train, corrections];
+export const COMMANDS: RegisterCommand[] = [evaluate, planAndPreprocess, extractFingerprint, planExperiment, preprocess, postprocessing, crossval, convertMsd, plotOverlays, dicomToNifti, niftiToSeg, segToNifti, importModel, exportModel, predict, ensemble, serve, worker, phantom, watch, train, corrections];
