@@ -55,6 +55,18 @@ export function readPart10(bytes: Uint8Array | ArrayBuffer, label: string): Part
   return { dataset, transferSyntaxUID, label };
 }
 
+/** The dataset up to Pixel Data, for grouping and routing: the pixels are neither parsed nor decoded. */
+export function readPart10Header(bytes: Uint8Array | ArrayBuffer, label: string): Naturalized {
+  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  if (u8.length < 132 || u8[128] !== 0x44 || u8[129] !== 0x49 || u8[130] !== 0x43 || u8[131] !== 0x4d) throw new Error(`${label}: not a DICOM Part-10 file`);
+  try {
+    const dict = dcmjs.data.DicomMessage.readFile(toArrayBuffer(u8), { untilTag: PIXEL_DATA, includeUntilTagValue: false });
+    return dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict);
+  } catch (e) {
+    throw new Error(`${label}: truncated or malformed DICOM header (${(e as Error).message})`);
+  }
+}
+
 /** `label (SOPInstanceUID …)` for messages about one instance. */
 export function describeInstance(p: Part10): string {
   return p.dataset.SOPInstanceUID ? `${p.label} (SOPInstanceUID ${p.dataset.SOPInstanceUID})` : p.label;

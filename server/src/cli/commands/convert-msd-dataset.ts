@@ -1,6 +1,10 @@
-/** `nnseg convert-msd-dataset`: nnUNetv2_convert_MSD_dataset — an MSD TaskXX_Name folder → nnUNet_raw/DatasetXXX_Name. */
+/**
+ * `nnseg convert-msd-dataset` (nnUNetv2_convert_MSD_dataset) and `nnseg convert-dicom` (a folder of DICOM series
+ * and SEGs): data as it comes → nnUNet_raw/DatasetXXX_Name.
+ */
 import type { Command } from 'commander';
 import { requireNnunetRoot } from '../../io/nnunet-paths.js';
+import { convertDicomFolder } from '../../pipelines/convert-dicom.js';
 import { convertMsdDataset } from '../../pipelines/convert-msd.js';
 import { acceptNnunetSpelling, positiveInteger } from '../nnunet-flags.js';
 
@@ -15,5 +19,15 @@ export function register(program: Command): void {
     .action((o: { input: string; overwriteId?: number }) => {
       const r = convertMsdDataset({ sourceFolder: o.input, rawRoot: requireNnunetRoot('nnUNet_raw'), overwriteId: o.overwriteId });
       process.stderr.write(`${r.folder}: ${r.training} training and ${r.test} test cases\n`);
+    });
+
+  program
+    .command('convert-dicom')
+    .description('a folder of DICOM image series and DICOM SEGs → an nnU-Net raw dataset (each SEG with its series a training case)')
+    .requiredOption('-i, --input <folder>', 'folder (searched recursively) holding the series and their SEGs')
+    .requiredOption('-d, --dataset <name>', 'dataset to create under nnUNet_raw, DatasetXXX_Name')
+    .action(async (o: { input: string; dataset: string }) => {
+      const r = await convertDicomFolder({ inputFolder: o.input, rawRoot: requireNnunetRoot('nnUNet_raw'), datasetName: o.dataset, log: (l) => process.stderr.write(`${l}\n`) });
+      process.stderr.write(`${r.folder}: ${r.training} training and ${r.test} test cases; labels ${JSON.stringify(r.labels)}${r.skipped.length ? `; ${r.skipped.length} skipped (above)` : ''}\n`);
     });
 }
