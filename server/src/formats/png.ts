@@ -1,8 +1,8 @@
 /**
- * PNG (ISO/IEC 15948) writer for 8-bit RGB images: one IDAT, every row with filter 0, zlib-deflated by Node.
- * Enough for overlays and previews; no reader.
+ * PNG (ISO/IEC 15948) writer for 8-bit RGB images: one IDAT, every row with filter 0, zlib stream from fflate.
+ * The one PNG writer: training curves (progress.png), overlay pictures. No reader.
  */
-import { deflateSync } from 'node:zlib';
+import { zlibSync } from 'fflate';
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -40,7 +40,7 @@ export function encodePngRgb(rgb: Uint8Array, width: number, height: number): Ui
   header.set([8, 2, 0, 0, 0], 8); // 8 bits, truecolour, deflate, filter method 0, no interlace
   const raw = new Uint8Array(height * (1 + width * 3));
   for (let y = 0; y < height; y++) raw.set(rgb.subarray(y * width * 3, (y + 1) * width * 3), y * (1 + width * 3) + 1);
-  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(raw)), chunk('IEND', new Uint8Array(0))];
+  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', zlibSync(raw)), chunk('IEND', new Uint8Array(0))];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {

@@ -45,17 +45,26 @@ export async function accumulateCrossvalResults(o: AccumulateCrossvalOptions): P
       copyFileSync(join(validation, file), join(out, file));
     }
   }
+  const summary = await evaluateAgainstReferences(out, o.referenceFolder, o.concurrency);
+  return { outputFolder: out, summary, cases: seen.size };
+}
+
+/**
+ * compute_metrics_on_folder for a folder of predictions that holds its dataset.json: foreground labels (or
+ * regions), the ignore label excluded, references outside the folder's cases not required → summary.json.
+ */
+export async function evaluateAgainstReferences(folder: string, referenceFolder: string, concurrency?: number): Promise<Summary> {
+  const dj = JSON.parse(readFileSync(join(folder, 'dataset.json'), 'utf8')) as { labels: Record<string, LabelValue>; regions_class_order?: number[]; file_ending: string };
   const labels = new LabelManager(dj.labels, dj.regions_class_order ?? null);
-  const summary = await evaluateFolder({
-    referenceFolder: o.referenceFolder,
-    predictionFolder: out,
+  return evaluateFolder({
+    referenceFolder,
+    predictionFolder: folder,
     labelsOrRegions: labels.hasRegions ? labels.foregroundRegions! : labels.foregroundLabels,
     ignoreLabel: labels.ignoreLabel ?? null,
     fileEnding: dj.file_ending,
-    outputFile: join(out, 'summary.json'),
-    // compute_metrics_on_folder's chill=True: references of cases outside these folds are not required
+    outputFile: join(folder, 'summary.json'),
+    // compute_metrics_on_folder's chill=True: references of cases outside these predictions are not required
     chill: true,
-    concurrency: o.concurrency,
+    concurrency,
   });
-  return { outputFolder: out, summary, cases: seen.size };
 }

@@ -10,13 +10,9 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../formats/atomic-file.js';
-import { LabelManager } from '../nnunet/dataset/labels.js';
-import type { LabelValue } from '../nnunet/dataset/dataset-json.js';
-import type { Summary } from '../nnunet/evaluation/summary.js';
-import { accumulateCrossvalResults } from './accumulate-crossval.js';
+import { accumulateCrossvalResults, evaluateAgainstReferences } from './accumulate-crossval.js';
 import { determinePostprocessing } from './determine-postprocessing.js';
 import { ensembleCrossvalidations } from './ensemble-folders.js';
-import { evaluateFolder } from './evaluate-folder.js';
 import { trainedModelFolderName } from '../io/nnunet-paths.js';
 
 export interface TrainedModelId {
@@ -85,7 +81,7 @@ export async function findBestConfiguration(o: FindBestOptions): Promise<FindBes
         const id = `ensemble___${names[0]}___${names[1]}___${folds.join('_')}`;
         const out = join(o.resultsRoot, o.datasetName, 'ensembles', id);
         await ensembleCrossvalidations(folders, out, folds);
-        const summary = await evaluateAgainst(out, o.referenceFolder, o.concurrency);
+        const summary = await evaluateAgainstReferences(out, o.referenceFolder, o.concurrency);
         results.set(id, { source: out, dice: summary.foreground_mean.Dice ?? NaN });
       }
 
@@ -176,20 +172,4 @@ export function inferenceInstructions(
     `nnUNetv2_apply_postprocessing -i OUTPUT_FOLDER -o OUTPUT_FOLDER_PP -pp_pkl_file ${best.postprocessing_file} -np ${NNUNET_DEFAULT_NUM_PROCESSES} -plans_json ${best.some_plans_file}`,
   );
   return lines.map((line) => `${line}\n`).join('');
-}
-
-/** An ensemble folder evaluated against the references, with the labels of its dataset.json → summary.json. */
-async function evaluateAgainst(folder: string, referenceFolder: string, concurrency?: number): Promise<Summary> {
-  const dj = JSON.parse(readFileSync(join(folder, 'dataset.json'), 'utf8')) as { labels: Record<string, LabelValue>; regions_class_order?: number[]; file_ending: string };
-  const labels = new LabelManager(dj.labels, dj.regions_class_order ?? null);
-  return evaluateFolder({
-    referenceFolder,
-    predictionFolder: folder,
-    labelsOrRegions: labels.hasRegions ? labels.foregroundRegions! : labels.foregroundLabels,
-    ignoreLabel: labels.ignoreLabel ?? null,
-    fileEnding: dj.file_ending,
-    outputFile: join(folder, 'summary.json'),
-    chill: true,
-    concurrency,
-  });
 }

@@ -3,7 +3,7 @@
  * drawn into an RGB raster and encoded as PNG with fflate's zlib. Pure except `writeCurvesPng`.
  */
 import { writeFileSync } from 'node:fs';
-import { zlibSync } from 'fflate';
+import { encodePngRgb } from '../formats/png.js';
 
 export interface TrainingLog {
   train_losses: number[];
@@ -18,52 +18,6 @@ export interface TrainingLog {
 
 export function emptyLog(): TrainingLog {
   return { train_losses: [], val_losses: [], mean_fg_dice: [], ema_fg_dice: [], dice_per_class_or_region: [], lrs: [], epoch_start_timestamps: [], epoch_end_timestamps: [] };
-}
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, data.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(data, 8);
-  dv.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-  return out;
-}
-
-/** PNG (8-bit RGB, filter 0 on every row) of a width×height×3 raster. */
-export function encodePng(rgb: Uint8Array, width: number, height: number): Uint8Array {
-  if (rgb.length !== width * height * 3) throw new Error(`encodePng: ${rgb.length} bytes for ${width}×${height} RGB`);
-  const raw = new Uint8Array((width * 3 + 1) * height);
-  for (let y = 0; y < height; y++) raw.set(rgb.subarray(y * width * 3, (y + 1) * width * 3), y * (width * 3 + 1) + 1);
-  const ihdr = new Uint8Array(13);
-  const dv = new DataView(ihdr.buffer);
-  dv.setUint32(0, width);
-  dv.setUint32(4, height);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  const parts = [new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), chunk('IDAT', zlibSync(raw)), chunk('IEND', new Uint8Array(0))];
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 type Rgb = [number, number, number];
@@ -139,7 +93,7 @@ export function renderCurves(log: TrainingLog, width = 800, height = 500): Uint8
     { values: log.ema_fg_dice, color: [0, 110, 0] },
   ], n, [0, 1]);
   panel(cv, lossTop + lossH + 25, height - lossH - 55, [{ values: log.lrs, color: [0, 0, 0] }], n, [0, Math.max(...log.lrs, 1e-12)]);
-  return encodePng(cv.px, width, height);
+  return encodePngRgb(cv.px, width, height);
 }
 
 export function writeCurvesPng(path: string, log: TrainingLog): void {

@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { emptyLog, encodePng, renderCurves } from '../../../server/src/training/curves.js';
+import { encodePngRgb as encodePng } from '../../../server/src/formats/png.js';
+import { emptyLog, renderCurves } from '../../../server/src/training/curves.js';
 import { readTrainingState, writeTrainingState } from '../../../server/src/training/training-state.js';
 import { makeTempDir } from '../../helpers/tmp.js';
 
