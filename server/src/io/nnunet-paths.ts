@@ -80,6 +80,11 @@ export function datasetNameById(which: NnunetRoot, id: number, env: NodeJS.Proce
   return candidates[0]!;
 }
 
+/** maybe_convert_to_dataset_name under one root: an id becomes the one `Dataset<id>_*` there, a name stays. */
+export function datasetNameIn(which: NnunetRoot, spec: string, env: NodeJS.ProcessEnv = process.env): string {
+  return /^\d+$/.test(spec) ? datasetNameById(which, Number(spec), env) : spec;
+}
+
 /** `<preprocessed root>/<dataset name>`; the root defaults to nnUNet_preprocessed. */
 export function preprocessedDatasetFolder(name: string, root?: string, env: NodeJS.ProcessEnv = process.env): string {
   return join(root ? resolve(root) : requireNnunetRoot('nnUNet_preprocessed', env), name);

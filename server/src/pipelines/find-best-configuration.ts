@@ -7,12 +7,12 @@
  * Ensembles of two configurations need every fold's validation probabilities (`nnseg train --npz`, nnU-Net's
  * `--npz`); a pair without them is left out and named (nnU-Net would stop there).
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../formats/atomic-file.js';
 import { accumulateCrossvalResults, evaluateAgainstReferences } from './accumulate-crossval.js';
 import { determinePostprocessing } from './determine-postprocessing.js';
-import { ensembleCrossvalidations } from './ensemble-folders.js';
+import { casesWithProbabilities, ensembleCrossvalidations } from './ensemble-folders.js';
 import { trainedModelFolderName } from '../io/nnunet-paths.js';
 
 export interface TrainedModelId {
@@ -72,7 +72,7 @@ export async function findBestConfiguration(o: FindBestOptions): Promise<FindBes
       for (let j = i + 1; j < models.length; j++) {
         const folders = [modelFolder(o, models[i]!), modelFolder(o, models[j]!)];
         const names = folders.map((f) => basename(f));
-        const without = folders.filter((f) => !folds.every((fold) => hasValidationProbabilities(join(f, `fold_${fold}`, 'validation'))));
+        const without = folders.filter((f) => !folds.every((fold) => casesWithProbabilities(join(f, `fold_${fold}`, 'validation')).length > 0));
         if (without.length) {
           // nnU-Net fails here; leaving the pair out keeps the single configurations comparable
           log(`ensemble of ${names.join(' + ')} left out: ${without.map((f) => basename(f)).join(', ')} saved no validation probabilities (train with --npz)`);
@@ -142,10 +142,6 @@ function filterAvailableModels(o: FindBestOptions, models: readonly TrainedModel
     valid.push(m);
   }
   return valid;
-}
-
-function hasValidationProbabilities(folder: string): boolean {
-  return existsSync(folder) && readdirSync(folder).some((f) => f.endsWith('.npz'));
 }
 
 /** print_inference_instructions, line for line as nnU-Net writes the file (one model, or an ensemble of two). */

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { datasetNameById, nnunetRoot, requireNnunetRoot } from '../../io/nnunet-paths.js';
+import { datasetNameIn, nnunetRoot, requireNnunetRoot } from '../../io/nnunet-paths.js';
 import { accumulateCrossvalResults } from '../../pipelines/accumulate-crossval.js';
 import { findBestConfiguration } from '../../pipelines/find-best-configuration.js';
 import { acceptNnunetSpelling, positiveInteger } from '../nnunet-flags.js';
@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .option('--trainer <name>', 'trainer class (also -tr)', 'nnUNetTrainer')
     .option('--np <n>', 'cases evaluated concurrently (also -np)', positiveInteger('--np'), 2)
     .action(async (dataset: string, o: { configuration: string; output?: string; folds: string[]; plans: string; trainer: string; np: number }) => {
-      const name = /^\d+$/.test(dataset) ? datasetNameById('nnUNet_results', Number(dataset)) : dataset;
+      const name = datasetNameIn('nnUNet_results', dataset);
       const modelFolder = join(requireNnunetRoot('nnUNet_results'), name, trainedModelFolderName(o.trainer, o.plans, o.configuration));
       if (!existsSync(modelFolder)) throw new Error(`${modelFolder}: no such trained model`);
       const { outputFolder, summary, cases } = await accumulateCrossvalResults({
@@ -53,7 +53,7 @@ export function register(program: Command): void {
     .option('--np <n>', 'cases evaluated concurrently (also -np)', positiveInteger('--np'), 2)
     .option('--disable-ensembling', 'do not consider ensembles of two configurations (also --disable_ensembling)')
     .action(async (dataset: string, o: { plans: string[]; configurations: string[]; trainers: string[]; folds: string[]; np: number; disableEnsembling?: boolean }) => {
-      const name = /^\d+$/.test(dataset) ? datasetNameById('nnUNet_results', Number(dataset)) : dataset;
+      const name = datasetNameIn('nnUNet_results', dataset);
       // dumb_trainer_config_plans_to_trained_models_dict: trainers × configurations × plans
       const models = o.trainers.flatMap((trainer) => o.configurations.flatMap((configuration) => o.plans.map((plans) => ({ trainer, configuration, plans }))));
       const r = await findBestConfiguration({

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { chooseConfiguration } from '../../models/loaded-model.js';
 import { exportModelZip, exportResultsFolder, exportSourceOfModel, exportSourceOfResults } from '../../models/model-export.js';
 import { installModelZip } from '../../models/results-install.js';
-import { datasetNameById, requireNnunetRoot } from '../../io/nnunet-paths.js';
+import { datasetNameIn, requireNnunetRoot } from '../../io/nnunet-paths.js';
 import { acceptNnunetSpelling } from '../nnunet-flags.js';
 import { ModelStore } from '../../models/model-store.js';
 import { modelStoreRoot } from '../../models/store-location.js';
@@ -48,7 +48,7 @@ export function register(program: Command): void {
     .option('--chk <names...>', 'checkpoints to export (also -chk)', ['checkpoint_final.pth'])
     .action(async (o) => {
       const root = requireNnunetRoot('nnUNet_results');
-      const dataset = /^\d+$/.test(o.dataset) ? datasetNameById('nnUNet_results', Number(o.dataset)) : o.dataset;
+      const dataset = datasetNameIn('nnUNet_results', o.dataset);
       if (existsSync(o.output)) throw new Error(`${o.output} exists already`);
       const source = exportSourceOfResults(root, dataset, { trainer: o.trainer, plans: o.plans, configurations: o.configurations, checkpoints: o.chk });
       const files = await exportModelZip(source, o.output, { folds: o.folds });

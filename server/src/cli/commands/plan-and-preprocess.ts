@@ -8,7 +8,7 @@ import { listTrainingCases, loadDatasetJson, verifyDatasetIntegrity } from '../.
 import { planDataset } from '../../pipelines/plan-and-preprocess.js';
 import { acceptNnunetSpelling, positiveInteger } from '../nnunet-flags.js';
 import { ProgressBar } from '../progress.js';
-import { PLANNING_SPELLINGS, plannerPreset, planningOptions, type PlanningFlags } from './plan-experiment.js';
+import { PLANNING_SPELLINGS, plannerPreset, planningFor, planningOptions, type PlanningFlags } from './plan-experiment.js';
 import { preprocessOrRefuse } from './preprocess.js';
 
 interface Opts extends PlanningFlags {
@@ -41,7 +41,7 @@ export function register(program: Command): void {
       .option('--clean', 'extract the fingerprint again although dataset_fingerprint.json exists')
       .option('--np <n>', 'cases read / preprocessed concurrently (worker threads; also -np)', positiveInteger('--np'), 2),
   ).action(async (o: Opts) => {
-    const preset = plannerPreset(o.pl);
+    plannerPreset(o.pl); // an unknown planner is refused before any dataset is touched
     for (const spec of o.datasets) {
       const ds = resolveRawDataset(spec);
       const out = preprocessedDatasetFolder(ds.name, o.output);
@@ -51,18 +51,7 @@ export function register(program: Command): void {
         await verifyDatasetIntegrity(ds.folder, { concurrency: o.np, onCase: () => bar.tick() });
       }
       const bar = new ProgressBar('fingerprint', nCases);
-      const plans = await planDataset({
-        rawDatasetFolder: ds.folder,
-        preprocessedDatasetFolder: out,
-        datasetName: ds.name,
-        preset,
-        gpuMemoryTargetGB: o.gpuMemoryGb,
-        plansName: o.overwritePlansName,
-        overwriteTargetSpacing: o.overwriteTargetSpacing,
-        concurrency: o.np,
-        onCase: () => bar.tick(),
-        clean: o.clean,
-      });
+      const plans = await planDataset({ ...planningFor(o, ds, out), concurrency: o.np, onCase: () => bar.tick(), clean: o.clean });
       process.stderr.write(`wrote ${out}/{dataset_fingerprint.json, ${plans.plans_name}.json, dataset.json}; configurations: ${Object.keys(plans.configurations).join(', ')}\n`);
       if (o.preprocess) await preprocessOrRefuse(ds, out, plans.plans_name, o.configurations, o.np);
     }

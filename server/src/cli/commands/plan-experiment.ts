@@ -1,8 +1,8 @@
 /** `nnseg plan-experiment`: nnUNetv2_plan_experiment — the fingerprint and dataset.json → <plans>.json. */
 import type { Command } from 'commander';
-import { preprocessedDatasetFolder, resolveRawDataset } from '../../io/nnunet-paths.js';
+import { preprocessedDatasetFolder, resolveRawDataset, type ResolvedDataset } from '../../io/nnunet-paths.js';
 import { PLANNER_PRESETS, type PlannerPreset } from '../../nnunet/experiment_planning/planner.js';
-import { planExperimentFolder } from '../../pipelines/plan-and-preprocess.js';
+import { planExperimentFolder, type PlanExperimentOptions } from '../../pipelines/plan-and-preprocess.js';
 import { acceptNnunetSpelling, positiveNumber } from '../nnunet-flags.js';
 
 /** nnU-Net's planning flags as its entry points spell them (shared with plan-and-preprocess). */
@@ -26,6 +26,19 @@ export interface PlanningFlags {
   overwritePlansName?: string;
 }
 
+/** The planning flags of one dataset as plan-and-preprocess.ts options. */
+export function planningFor(o: PlanningFlags, ds: ResolvedDataset, out: string): PlanExperimentOptions {
+  return {
+    rawDatasetFolder: ds.folder,
+    preprocessedDatasetFolder: out,
+    datasetName: ds.name,
+    preset: plannerPreset(o.pl),
+    gpuMemoryTargetGB: o.gpuMemoryGb,
+    plansName: o.overwritePlansName,
+    overwriteTargetSpacing: o.overwriteTargetSpacing,
+  };
+}
+
 /** Declares the planning options on a command (plan-experiment, plan-and-preprocess). */
 export function planningOptions(command: Command): Command {
   return command
@@ -44,19 +57,11 @@ export function register(program: Command): void {
       .requiredOption('-d, --datasets <id|name|folder...>', 'dataset ids (e.g. 901), Dataset901_Name (under nnUNet_raw) or raw dataset folders')
       .option('-o, --output <folder>', 'preprocessed root holding the fingerprints (default: $nnUNet_preprocessed)'),
   ).action((o: PlanningFlags & { datasets: string[]; output?: string }) => {
-    const preset = plannerPreset(o.pl);
+    plannerPreset(o.pl); // an unknown planner is refused before any dataset is touched
     for (const spec of o.datasets) {
       const ds = resolveRawDataset(spec);
       const out = preprocessedDatasetFolder(ds.name, o.output);
-      const plans = planExperimentFolder({
-        rawDatasetFolder: ds.folder,
-        preprocessedDatasetFolder: out,
-        datasetName: ds.name,
-        preset,
-        gpuMemoryTargetGB: o.gpuMemoryGb,
-        plansName: o.overwritePlansName,
-        overwriteTargetSpacing: o.overwriteTargetSpacing,
-      });
+      const plans = planExperimentFolder(planningFor(o, ds, out));
       process.stderr.write(`wrote ${out}/${plans.plans_name}.json; configurations: ${Object.keys(plans.configurations).join(', ')}\n`);
     }
   });

@@ -6,7 +6,7 @@ import { listDicomFiles, readSeriesFolder } from '../../dicom/series-folder.js';
 import { describeSegment } from '../../dicom/segment-codes.js';
 import { writeSeg } from '../../dicom/seg-writer.js';
 import { readImage, writeImage } from '../../io/image-file.js';
-import { datasetNameById, requireNnunetRoot } from '../../io/nnunet-paths.js';
+import { datasetNameIn, requireNnunetRoot } from '../../io/nnunet-paths.js';
 import { NpzWriter } from '../../formats/npz.js';
 import { writePredictionProperties } from '../../io/prediction-properties.js';
 import { groupCaseFiles } from '../../io/prediction-inputs.js';
@@ -34,7 +34,7 @@ function isDicomFolder(folder: string): boolean {
 export function resultsModelFolder(dataset: string, trainer: string, plans: string, configuration: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   if (!configuration) throw new Error('-d addresses a model under nnUNet_results by -d, -tr, -p and -c: give -c');
   const root = requireNnunetRoot('nnUNet_results', env);
-  const name = /^\d+$/.test(dataset) ? datasetNameById('nnUNet_results', Number(dataset), env) : dataset;
+  const name = datasetNameIn('nnUNet_results', dataset, env);
   const folder = join(root, name, trainedModelFolderName(trainer, plans, configuration));
   if (!existsSync(folder)) throw new Error(`${folder}: no such trained model (nnUNet_results=${root})`);
   return folder;
